@@ -1,0 +1,26 @@
+/* gw_buf: a growable byte buffer with a hard cap. Appends past the cap fail with GW_ECAP and
+ * leave the buffer unchanged, so a hostile stream can never grow memory beyond what was allowed. */
+#ifndef GW_BUF_H
+#define GW_BUF_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gw_buf {
+    uint8_t *data; /* owned by the buffer; NULL until the first append */
+    size_t len;
+    size_t cap;    /* allocated bytes */
+    size_t limit;  /* hard cap on len; 0 means SIZE_MAX */
+} gw_buf;
+
+void gw_buf_init(gw_buf *b, size_t limit);
+void gw_buf_free(gw_buf *b);
+/* Returns 0, GW_ECAP (limit) or GW_ENOMEM. */
+int gw_buf_reserve(gw_buf *b, size_t extra);
+int gw_buf_append(gw_buf *b, const void *p, size_t n);
+int gw_buf_putc(gw_buf *b, int c);
+int gw_buf_printf(gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drop the first n bytes (n <= len). */
+void gw_buf_consume(gw_buf *b, size_t n);
+static inline void gw_buf_reset(gw_buf *b) { b->len = 0; }
+
+#endif

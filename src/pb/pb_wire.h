@@ -1,0 +1,86 @@
+/* pb_wire: protobuf wire format (protobuf.dev/programming-guides/encoding): one field at a time,
+ * zero-copy, and a schemaless walk that guesses what each length-delimited field is (string,
+ * nested message, packed numbers, bytes), like protoc --decode_raw but marking ambiguity.
+ * Limits: nesting depth (pb_opts). Encoding helpers for our own messages. */
+#ifndef PB_WIRE_H
+#define PB_WIRE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/gw_buf.h"
+
+enum pb_wire_type {
+    PB_WT_VARINT = 0,
+    PB_WT_I64 = 1,
+    PB_WT_LEN = 2,
+    PB_WT_SGROUP = 3,
+    PB_WT_EGROUP = 4,
+    PB_WT_I32 = 5,
+};
+
+/* One field as it is on the wire. */
+typedef struct pb_field {
+    uint32_t number;
+    uint8_t wire_type;
+    uint64_t u;            /* VARINT, I64, I32 value; LEN length */
+    const uint8_t *bytes;  /* LEN content (borrowed) */
+    size_t offset;         /* of the tag, from the start of the message */
+    size_t size;           /* tag + value bytes */
+} pb_field;
+
+/* Parse one field at p. Returns bytes consumed, or GW_EPARSE (bad tag, field number 0 or over
+ * 2^29-1, truncated value, bad wire type). Group wire types parse as a tag alone (u = 0). */
+ptrdiff_t pb_field_parse(const uint8_t *p, size_t n, pb_field *f);
+
+/* Schemaless interpretation of a field, for views. */
+enum pb_kind {
+    PB_KIND_VARINT = 1, /* u; also zigzag-decoded in sval */
+    PB_KIND_I64,        /* u; also as double in dval */
+    PB_KIND_I32,        /* u; also as float in dval */
+    PB_KIND_STRING,     /* valid printable UTF-8 */
+    PB_KIND_BYTES,
+    PB_KIND_MESSAGE,    /* a nested message: enter ... leave */
+    PB_KIND_PACKED,     /* packed varints: items delivered one by one as VARINT with packed=1 */
+    PB_KIND_GROUP,      /* a (deprecated) group: enter ... leave */
+};
+
+typedef struct pb_value {
+    const pb_field *f;
+    int kind;              /* enum pb_kind */
+    int64_t sval;          /* zigzag view of a varint */
+    double dval;           /* float/double view of I32/I64 */
+    int zigzag_better;     /* the zigzag view reads better (small negative) */
+    int float_plausible;   /* the float/double view looks like a real number */
+    int ambiguous;         /* another reading was possible too (e.g. a string that also parses
+                              as a message; packed vs bytes) */
+    int packed_item;       /* an element of a PB_KIND_PACKED field */
+    int depth;             /* 0 for top-level fields */
+} pb_value;
+
+typedef struct pb_visitor {
+    void *u;
+    /* A scalar, string or bytes field (or a packed item). Return nonzero to stop. */
+    int (*field)(void *u, const pb_value *v);
+    /* A nested message, group or packed list begins / ends. */
+    int (*enter)(void *u, const pb_value *v);
+    int (*leave)(void *u, const pb_value *v);
+} pb_visitor;
+
+typedef struct pb_opts {
+    int max_depth;         /* nesting beyond this is shown as bytes (default 32) */
+} pb_opts;
+void pb_opts_default(pb_opts *o);
+
+/* 1 if p..n parses completely as a sequence of fields (with nested groups balanced). */
+int pb_is_message(const uint8_t *p, size_t n, int max_depth);
+/* Walk a message without a schema. Returns 0, 1 if the visitor stopped, or GW_EPARSE when the
+ * bytes are not a message (fields before the damage were visited; *bad_offset says where). */
+int pb_walk_raw(const uint8_t *p, size_t n, const pb_opts *o, const pb_visitor *v, size_t *bad_offset);
+
+/* Encoding (our client/server). Return 0, GW_ECAP or GW_ENOMEM. */
+int pb_put_varint(gw_buf *b, uint64_t v);
+int pb_put_tag(gw_buf *b, uint32_t number, int wire_type);
+int pb_put_bytes(gw_buf *b, uint32_t number, const void *p, size_t n);
+int pb_put_uint(gw_buf *b, uint32_t number, uint64_t v);
+
+#endif
