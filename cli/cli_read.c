@@ -1,0 +1,358 @@
+/* grpcwire read / live: open a capture, wire dissect to the chosen view, run, report. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common/gw_err.h"
+#include "dissect/dissect.h"
+#include "view/view.h"
+
+static const char read_help[] =
+    "usage: grpcwire read [options] FILE [FILTER...]\n"
+    "       grpcwire live [options] [FILTER...]\n"
+    "\n"
+    "Dissect gRPC from a pcap/pcapng file (read; FILE may be '-' for standard input, or given\n"
+    "with -r) or from a live interface (live). FILTER is a BPF expression as tcpdump takes it.\n"
+    "\n"
+    "Views (default: the call log, one line per call as it completes):\n"
+    "  --frames              one line per packet with its HTTP/2 frames (like tshark)\n"
+    "  -V, --tree            every layer of every packet, HPACK fields, gRPC messages\n"
+    "  --conversations       TCP connections: endpoints, packets and bytes each way, gaps\n"
+    "  --stats               per method: calls, status mix, latency percentiles, volume\n"
+    "  --json[=messages]     NDJSON records (see docs/json.md); =messages adds one object\n"
+    "                        per message as it completes\n"
+    "\n"
+    "Selection:\n"
+    "  -c COUNT              stop after COUNT records (packets, or calls in the call log)\n"
+    "  --packets A[-B]       only packets A to B (1-based, as in the file)\n"
+    "  --conn N              only TCP connection N (the index --conversations shows)\n"
+    "  --stream N            only HTTP/2 stream N\n"
+    "\n"
+    "Decoding:\n"
+    "  --h2-port PORT        treat connections on PORT as HTTP/2 without detection\n"
+    "                        (repeatable; detection works on any port without it)\n"
+    "\n"
+    "Capture (live):\n"
+    "  -i IFACE              interface (default lo; 'any' for all)\n"
+    "  -w FILE               also write the raw packets to FILE (pcap)\n"
+    "  -s SNAPLEN            bytes kept per packet (default 262144)\n"
+    "\n"
+    "Output:\n"
+    "  --color=WHEN          auto (default: on a terminal, unless NO_COLOR is set), always, never\n"
+    "  -q, --quiet           no progress or summary on standard error\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Exit status: 0 when the input was read to its end, 1 when it could not be read or was\n"
+    "damaged (everything decodable before the damage is printed first), 2 on bad usage.\n";
+
+static volatile sig_atomic_t stop_flag;
+static cap_source *live_src;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+    if (live_src)
+        cap_source_break(live_src);
+}
+
+enum {
+    OPT_FRAMES = 256,
+    OPT_CONV,
+    OPT_STATS,
+    OPT_JSON,
+    OPT_PACKETS,
+    OPT_CONN,
+    OPT_STREAM,
+    OPT_H2PORT,
+    OPT_COLOR,
+};
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_range(const char *s, uint64_t *a, uint64_t *b)
+{
+    char buf[64];
+    const char *dash = strchr(s, '-');
+    if (!dash)
+        return parse_u64(s, a) || (*b = *a, 0);
+    if ((size_t)(dash - s) >= sizeof buf)
+        return -1;
+    memcpy(buf, s, (size_t)(dash - s));
+    buf[dash - s] = 0;
+    if (parse_u64(buf, a))
+        return -1;
+    if (!dash[1]) {
+        *b = 0;
+        return 0;
+    }
+    return parse_u64(dash + 1, b) || (*b && *b < *a) ? -1 : 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cli_read_main(int argc, char **argv, int live)
+{
+    static const struct option longopts[] = {
+        {"frames", no_argument, NULL, OPT_FRAMES},
+        {"tree", no_argument, NULL, 'V'},
+        {"conversations", no_argument, NULL, OPT_CONV},
+        {"stats", no_argument, NULL, OPT_STATS},
+        {"json", optional_argument, NULL, OPT_JSON},
+        {"packets", required_argument, NULL, OPT_PACKETS},
+        {"conn", required_argument, NULL, OPT_CONN},
+        {"stream", required_argument, NULL, OPT_STREAM},
+        {"h2-port", required_argument, NULL, OPT_H2PORT},
+        {"color", required_argument, NULL, OPT_COLOR},
+        {"colour", required_argument, NULL, OPT_COLOR},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int kind = VIEW_CALLS, quiet = 0, rc = CLI_EXIT_OK, opt;
+    const char *file = NULL, *iface = "lo", *wfile = NULL, *color = "auto";
+    int snaplen = 262144;
+    view_opts vo;
+    dissect_opts dopts;
+    view_opts_default(&vo);
+    dissect_opts_default(&dopts);
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+r:Vc:i:w:s:qh", longopts, NULL)) != -1) {
+        uint64_t n, m;
+        switch (opt) {
+        case 'r': file = optarg; break;
+        case 'V': kind = VIEW_TREE; break;
+        case OPT_FRAMES: kind = VIEW_FRAMES; break;
+        case OPT_CONV: kind = VIEW_CONV; break;
+        case OPT_STATS: kind = VIEW_STATS; break;
+        case OPT_JSON:
+            if (!optarg || strcmp(optarg, "calls") == 0) {
+                vo.json = VIEW_JSON_CALLS;
+            } else if (strcmp(optarg, "messages") == 0) {
+                vo.json = VIEW_JSON_MESSAGES;
+            } else {
+                cli_err("--json takes 'calls' or 'messages', not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            if (parse_u64(optarg, &n) || n == 0) {
+                cli_err("-c takes a positive count, not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            vo.max_count = n;
+            break;
+        case OPT_PACKETS:
+            if (parse_range(optarg, &n, &m)) {
+                cli_err("--packets takes A or A-B or A-, not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            vo.first_pkt = n;
+            vo.last_pkt = m;
+            break;
+        case OPT_CONN:
+            if (parse_u64(optarg, &n)) {
+                cli_err("--conn takes a connection index, not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            vo.conn = (int64_t)n;
+            break;
+        case OPT_STREAM:
+            if (parse_u64(optarg, &n) || n > 0x7fffffff) {
+                cli_err("--stream takes a stream id, not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            vo.stream = (int64_t)n;
+            break;
+        case OPT_H2PORT:
+            if (parse_u64(optarg, &n) || n == 0 || n > 65535) {
+                cli_err("--h2-port takes a port number, not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            if (dopts.n_h2_ports == DISSECT_MAX_H2_PORTS) {
+                cli_err("at most %d --h2-port options", DISSECT_MAX_H2_PORTS);
+                return CLI_EXIT_USAGE;
+            }
+            dopts.h2_ports[dopts.n_h2_ports++] = (uint16_t)n;
+            break;
+        case OPT_COLOR:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "always") && strcmp(optarg, "never")) {
+                cli_err("--color takes auto, always or never");
+                return CLI_EXIT_USAGE;
+            }
+            color = optarg;
+            break;
+        case 'i': iface = optarg; break;
+        case 'w': wfile = optarg; break;
+        case 's':
+            if (parse_u64(optarg, &n) || n < 64 || n > 262144) {
+                cli_err("-s takes a snaplen from 64 to 262144");
+                return CLI_EXIT_USAGE;
+            }
+            snaplen = (int)n;
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(read_help, stdout); return CLI_EXIT_OK;
+        default: fputs(read_help, stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    if (!live && !file) {
+        if (optind >= argc) {
+            cli_err("read needs a capture file (grpcwire read FILE, or -r FILE; '-' is stdin)");
+            return CLI_EXIT_USAGE;
+        }
+        file = argv[optind++];
+    }
+    if (live && file) {
+        cli_err("live captures from an interface; use 'grpcwire read' for files");
+        return CLI_EXIT_USAGE;
+    }
+
+    /* The rest is a BPF filter, as tcpdump takes it. */
+    char filter[4096] = "";
+    for (int i = optind; i < argc; i++) {
+        if (strlen(filter) + strlen(argv[i]) + 2 >= sizeof filter) {
+            cli_err("filter expression too long");
+            return CLI_EXIT_USAGE;
+        }
+        if (filter[0])
+            strcat(filter, " ");
+        strcat(filter, argv[i]);
+    }
+
+    vo.out = stdout;
+    vo.color = cli_want_color(color);
+    vo.line_flush = live || isatty(STDOUT_FILENO);
+    if (kind == VIEW_CONV || kind == VIEW_FRAMES)
+        dopts.no_grpc = kind == VIEW_CONV;
+
+    char msg[512];
+    cap_source *src = NULL;
+    cap_writer *wr = NULL;
+    dissect *d = NULL;
+    view *v = NULL;
+    dissect_sink sink;
+    const char *what = live ? iface : file;
+    int err = live ? cap_source_open_live(&src, iface, snaplen, msg, sizeof msg)
+                   : cap_source_open_file(&src, file, msg, sizeof msg);
+    if (err) {
+        cli_err("%s", msg);
+        return CLI_EXIT_FAIL;
+    }
+    if (filter[0] && cap_source_set_filter(src, filter, msg, sizeof msg)) {
+        cli_err("%s", msg);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    if (wfile && cap_writer_open(&wr, wfile, cap_source_linktype(src), cap_source_snaplen(src), msg,
+                                 sizeof msg)) {
+        cli_err("%s", msg);
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (view_new(&v, kind, &vo, &sink) || dissect_new(&d, &dopts, &sink)) {
+        cli_err("out of memory");
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+
+    if (live) {
+        live_src = src;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        if (!quiet)
+            fprintf(stderr, "grpcwire: listening on %s%s%s\n", iface, filter[0] ? ", filter: " : "",
+                    filter);
+    }
+
+    /* Progress on stderr for long file reads, only when a human is watching. */
+    off_t fsize = 0;
+    struct stat stb;
+    int progress = !live && !quiet && isatty(STDERR_FILENO) && strcmp(file, "-") != 0 &&
+                   stat(file, &stb) == 0 && (fsize = stb.st_size) > (64 << 20);
+    double last_progress = now_s();
+
+    cap_packet pkt;
+    uint64_t npkts = 0;
+    while (!stop_flag && !view_done(v)) {
+        int r = cap_source_next(src, &pkt, msg, sizeof msg);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            /* Everything decodable before the damage is shown: finish the views first. */
+            dissect_finish(d);
+            view_finish(v);
+            cli_err("%s", msg);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        npkts++;
+        if (wr && cap_writer_write(wr, pkt.ts_ns, pkt.data, pkt.caplen, pkt.wirelen)) {
+            cli_err("%s: write failed", wfile);
+            rc = CLI_EXIT_FAIL;
+            break;
+        }
+        if (dissect_packet(d, &pkt) == GW_ENOMEM) {
+            cli_err("out of memory at packet %" PRIu64, pkt.no);
+            rc = CLI_EXIT_FAIL;
+            break;
+        }
+        if (progress && (npkts & 0xffff) == 0 && now_s() - last_progress > 1.0) {
+            last_progress = now_s();
+            if (pkt.file_offset != UINT64_MAX)
+                fprintf(stderr, "\rgrpcwire: %s: %3d%% (%" PRIu64 " packets)", file,
+                        (int)(100.0 * (double)pkt.file_offset / (double)fsize), npkts);
+        }
+    }
+    if (progress)
+        fputs("\r\033[K", stderr);
+    dissect_finish(d);
+    if (view_finish(v)) {
+        cli_err("writing output failed");
+        rc = CLI_EXIT_FAIL;
+    }
+    if (live && !quiet) {
+        const dissect_stats *st = dissect_get_stats(d);
+        fprintf(stderr,
+                "grpcwire: %" PRIu64 " packets captured, %" PRIu64 " dropped by the kernel, %" PRIu64
+                " TCP connections, %" PRIu64 " calls\n",
+                st->packets, cap_source_dropped(src), st->conns, st->calls);
+    }
+out:
+    (void)what;
+    live_src = NULL;
+    dissect_del(d);
+    view_del(v);
+    if (wr) {
+        cap_writer_flush(wr);
+        cap_writer_del(wr);
+    }
+    cap_source_del(src);
+    return rc;
+}

@@ -1,0 +1,87 @@
+#include "view/view_impl.h"
+
+#include <string.h>
+
+#include "common/gw_err.h"
+#include "common/gw_mem.h"
+
+int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink)
+{
+    int rc;
+    view *v = gw_calloc(1, sizeof *v); /* owned by the caller: view_del */
+    *out = NULL;
+    if (!v)
+        return GW_ENOMEM;
+    v->kind = kind;
+    v->o = *o;
+    v->c = view_colors_get(o->color && !o->json);
+    v->ts_base = -1;
+    gw_buf_init(&v->out, 0);
+    memset(sink, 0, sizeof *sink);
+    sink->u = v;
+    switch (kind) {
+    case VIEW_CALLS: rc = view_calls_init(v, sink); break;
+    case VIEW_FRAMES:
+    case VIEW_TREE: rc = view_frames_init(v, sink); break;
+    case VIEW_CONV: rc = view_conv_init(v, sink); break;
+    case VIEW_STATS: rc = view_stats_init(v, sink); break;
+    default: rc = GW_EINVAL;
+    }
+    if (rc) {
+        view_del(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
+void view_flush(view *v)
+{
+    if (view_flush_buf(&v->out, v->o.out))
+        v->err = GW_EIO;
+    if (v->o.line_flush)
+        fflush(v->o.out);
+}
+
+void view_record_done(view *v)
+{
+    v->count++;
+    if (v->o.max_count && v->count >= v->o.max_count)
+        v->done = 1;
+    if (v->o.line_flush || v->out.len >= VIEW_FLUSH_AT)
+        view_flush(v);
+}
+
+int view_pkt_selected(const view *v, uint64_t no)
+{
+    if (no < v->o.first_pkt)
+        return 0;
+    if (v->o.last_pkt && no > v->o.last_pkt)
+        return 0;
+    return 1;
+}
+
+int view_finish(view *v)
+{
+    if (v->finish)
+        v->finish(v);
+    view_flush(v);
+    if (fflush(v->o.out) != 0)
+        v->err = GW_EIO;
+    return v->err;
+}
+
+int view_done(const view *v)
+{
+    return v->done;
+}
+
+void view_del(view *v)
+{
+    if (!v)
+        return;
+    if (v->del_state)
+        v->del_state(v);
+    gw_buf_free(&v->out);
+    gw_free(v);
+}

@@ -1,0 +1,139 @@
+/* The call log: one line per call in completion order (or one NDJSON object). */
+#include "view/view_impl.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "view/view_pb.h"
+
+#define SHORT_MAX 60
+
+static int call_selected(const view *v, const grpc_call *c)
+{
+    if (v->o.conn >= 0 && (int64_t)c->conn_index != v->o.conn)
+        return 0;
+    if (v->o.stream >= 0 && (int64_t)c->stream != v->o.stream)
+        return 0;
+    return 1;
+}
+
+/* The first retained message of one direction, or NULL. */
+static const grpc_msg *first_msg(const grpc_call *c, int from_client)
+{
+    for (size_t i = 0; i < c->n_msgs; i++)
+        if (c->msgs[i].from_client == from_client)
+            return &c->msgs[i];
+    return NULL;
+}
+
+static void short_msg(view *v, const grpc_call *c, const grpc_msg *m)
+{
+    gw_buf *b = &v->out;
+    if (!m) {
+        gw_buf_append(b, "-", 1);
+    } else if (!m->data) {
+        gw_buf_printf(b, "<%" PRIu32 "B not kept>", m->length);
+    } else if (!m->decoded) {
+        gw_buf_printf(b, "<%s %" PRIu32 "B>", m->encoding ? m->encoding : "?", m->length);
+    } else if (c->kind && strcmp(c->kind, "grpc+json") == 0) {
+        view_fmt_text(b, (const char *)m->data, m->data_len, SHORT_MAX);
+    } else {
+        view_pb_short(b, m->data, m->data_len, SHORT_MAX);
+    }
+}
+
+/* The status column: what a client would have seen. */
+static void status_col(view *v, const grpc_call *c)
+{
+    gw_buf *b = &v->out;
+    const view_colors *k = v->c;
+    if (c->grpc_status >= 0) {
+        gw_buf_printf(b, "%s%s%s", c->grpc_status == 0 ? k->green : k->red,
+                      grpc_status_name(c->grpc_status), k->reset);
+    } else if (c->rst_code >= 0) {
+        gw_buf_printf(b, "%sRST_STREAM(%s)", k->red, h2_error_name((uint32_t)c->rst_code));
+        if (c->implied_status >= 0)
+            gw_buf_printf(b, "=%s", grpc_status_name(c->implied_status));
+        gw_buf_append(b, k->reset, strlen(k->reset));
+    } else if (c->http_status >= 0 && c->http_status != 200) {
+        gw_buf_printf(b, "%sHTTP %d", k->red, c->http_status);
+        if (c->is_grpc && c->implied_status >= 0)
+            gw_buf_printf(b, "=%s", grpc_status_name(c->implied_status));
+        gw_buf_append(b, k->reset, strlen(k->reset));
+    } else if (!c->is_grpc && c->http_status >= 0) {
+        gw_buf_printf(b, "HTTP %d", c->http_status);
+    } else if (c->implied_status >= 0) {
+        gw_buf_printf(b, "%s%s%s", k->red, grpc_status_name(c->implied_status), k->reset);
+    } else {
+        gw_buf_printf(b, "%s-%s", k->yellow, k->reset);
+    }
+}
+
+static void text_line(view *v, const grpc_call *c)
+{
+    gw_buf *b = &v->out;
+    const view_colors *k = v->c;
+    view_fmt_clock(b, c->t_start);
+    gw_buf_putc(b, ' ');
+    view_fmt_endpoint(b, &c->client);
+    gw_buf_append(b, " \xe2\x86\x92 ", 5); /* → */
+    view_fmt_endpoint(b, &c->server);
+    gw_buf_printf(b, " %s", k->bold);
+    if (c->method)
+        view_fmt_text(b, c->method, strlen(c->method), 200);
+    else
+        gw_buf_printf(b, "?stream=%" PRIu32, c->stream);
+    gw_buf_printf(b, "%s ", k->reset);
+    if (!c->is_grpc && c->method)
+        gw_buf_printf(b, "[%s] ", c->content_type ? c->content_type : "no content-type");
+    status_col(v, c);
+    gw_buf_putc(b, ' ');
+    view_fmt_duration(b, c->t_end - c->t_start);
+    gw_buf_printf(b, " req %" PRIu32 "/", c->n_req);
+    view_fmt_bytes(b, c->req_bytes);
+    gw_buf_printf(b, " resp %" PRIu32 "/", c->n_resp);
+    view_fmt_bytes(b, c->resp_bytes);
+    gw_buf_putc(b, ' ');
+    short_msg(v, c, first_msg(c, 1));
+    gw_buf_append(b, " \xe2\x86\x92 ", 5);
+    short_msg(v, c, first_msg(c, 0));
+    if (c->grpc_message && *c->grpc_message) {
+        gw_buf_append(b, " \"", 2);
+        view_fmt_text(b, c->grpc_message, strlen(c->grpc_message), 120);
+        gw_buf_putc(b, '"');
+    }
+    if (!c->complete)
+        gw_buf_printf(b, " %s[incomplete]%s", k->yellow, k->reset);
+    for (size_t i = 0; i < c->n_anomalies; i++)
+        gw_buf_printf(b, " %s[%s]%s", k->magenta, c->anomalies[i], k->reset);
+    gw_buf_putc(b, '\n');
+}
+
+static void on_message(void *u, grpc_call *c, const grpc_msg *m)
+{
+    view *v = u;
+    if (v->done || v->o.json != VIEW_JSON_MESSAGES || !call_selected(v, c))
+        return;
+    view_json_message(v, c, m, 1);
+    if (v->o.line_flush || v->out.len >= VIEW_FLUSH_AT)
+        view_flush(v);
+}
+
+static void on_call_end(void *u, grpc_call *c)
+{
+    view *v = u;
+    if (v->done || !call_selected(v, c))
+        return;
+    if (v->o.json)
+        view_json_call(v, c);
+    else
+        text_line(v, c);
+    view_record_done(v);
+}
+
+int view_calls_init(view *v, dissect_sink *s)
+{
+    s->on_message = on_message;
+    s->on_call_end = on_call_end;
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* view_impl: what the view implementations share (private to src/view). */
+#ifndef VIEW_IMPL_H
+#define VIEW_IMPL_H
+#include "view/view.h"
+
+#define VIEW_FLUSH_AT (64 * 1024)
+
+struct view {
+    int kind;
+    view_opts o;
+    const view_colors *c;
+    gw_buf out;          /* pending output, flushed at VIEW_FLUSH_AT or per record */
+    uint64_t count;      /* records printed (for -c) */
+    int done;            /* max_count reached */
+    int err;             /* a write failed */
+    int64_t ts_base;     /* first packet's timestamp, for relative times; -1 before */
+    void *state;         /* the kind's own state, owned by the view */
+    void (*finish)(view *v);
+    void (*del_state)(view *v);
+};
+
+/* End of a record: flush if needed; count it. */
+void view_record_done(view *v);
+/* Write what is pending now. */
+void view_flush(view *v);
+/* Packet selection by number. */
+int view_pkt_selected(const view *v, uint64_t no);
+
+int view_calls_init(view *v, dissect_sink *s);
+int view_frames_init(view *v, dissect_sink *s);  /* also the tree (kind decides) */
+int view_conv_init(view *v, dissect_sink *s);
+int view_stats_init(view *v, dissect_sink *s);
+
+/* JSON helpers shared by the views (view_json.c). */
+void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n);
+void view_json_message(view *v, const grpc_call *c, const grpc_msg *m, int standalone);
+void view_json_call(view *v, const grpc_call *c);
+/* A JSON string, or null for NULL (view_json_string from view_pb.h does the escaping). */
+void view_json_cstr(gw_buf *b, const char *s);
+
+#endif
