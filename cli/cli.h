@@ -8,6 +8,8 @@
 #define CLI_EXIT_USAGE 2 /* bad arguments */
 
 int cli_read_main(int argc, char **argv, int live);
+int cli_serve_main(int argc, char **argv); /* cli_serve.c */
+int cli_call_main(int argc, char **argv);  /* cli_call.c */
 
 /* "grpcwire: " + message on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

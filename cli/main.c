@@ -37,6 +37,10 @@ static void usage(FILE *f)
           "  read     dissect a pcap/pcapng file: calls, frames, tree, JSON, statistics\n"
           "  live     the same, live from a network interface\n"
           "\n"
+          "Speak gRPC:\n"
+          "  serve    the helloworld Greeter server (and gRPC's interop TestService)\n"
+          "  call     a Greeter client: SayHello and friends\n"
+          "\n"
           "Options for every command: --help. grpcwire --version prints the version.\n"
           "See grpcwire(1) for the whole manual.\n",
           f);
@@ -61,6 +65,10 @@ int main(int argc, char **argv)
         return cli_read_main(argc - 1, argv + 1, 0);
     if (strcmp(cmd, "live") == 0)
         return cli_read_main(argc - 1, argv + 1, 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cli_serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "call") == 0)
+        return cli_call_main(argc - 1, argv + 1);
     cli_err("unknown command '%s' (try grpcwire --help)", cmd);
     return CLI_EXIT_USAGE;
 }

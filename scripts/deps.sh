@@ -5,7 +5,7 @@ set -euo pipefail
 tier=${1:-build}
 build_pkgs="gcc make cmake pkg-config libpcap-dev libnghttp2-dev zlib1g-dev libzstd-dev"
 test_pkgs="tcpdump tshark golang-go golang-google-grpc-dev python3-grpcio python3-protobuf
- protobuf-compiler protobuf-compiler-grpc nghttp2-client clang libclang-rt-14-dev nodejs npm"
+ protobuf-compiler protobuf-compiler-grpc nghttp2-client time clang libclang-rt-14-dev nodejs npm"
 case "$tier" in
   build) want="$build_pkgs" ;;
   test|fuzz|bench) want="$build_pkgs $test_pkgs" ;;

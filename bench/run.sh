@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make bench: dissection speed and memory of every view, side by side with tshark and with the
+# libpcap-only read, on a capture made by bench/gencap (deterministic: seed and size).
+#   BENCH_MB=512 (capture size), BENCH_TSHARK_MB=32 (tshark runs on a slice this big), BENCH_SEED=1
+# Prints MB/s, packets/s, calls/s and peak RSS; ratios against tshark use the same slice.
+set -euo pipefail
+build=${1:-build-release}
+cd "$(dirname "$0")/.."
+gw=$build/grpcwire
+mb=${BENCH_MB:-512}; tmb=${BENCH_TSHARK_MB:-32}; seed=${BENCH_SEED:-1}
+dir=${BENCH_DIR:-$build/bench}; mkdir -p "$dir"
+cap=$dir/gen-s$seed-$mb.pcap; slice=$dir/gen-s$seed-$tmb.pcap
+[ -f "$cap" ] || "$build/gw-gencap" -s "$seed" -n $((mb << 20)) -o "$cap"
+[ -f "$slice" ] || "$build/gw-gencap" -s "$seed" -n $((tmb << 20)) -o "$slice"
+
+# measure NAME FILE CMD...: wall seconds and peak RSS (KiB) of CMD, output discarded
+measure() {
+  local name=$1 file=$2; shift 2
+  local t0 t1 rss
+  t0=$(date +%s.%N)
+  rss=$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+  t1=$(date +%s.%N)
+  local bytes; bytes=$(stat -c %s "$file")
+  python3 - "$name" "$file" "$t0" "$t1" "$rss" "$bytes" "$pkts" "$calls" <<'PY'
+import sys
+name, f, t0, t1, rss, size, pkts, calls = sys.argv[1:]
+s = float(t1) - float(t0)
+mb = int(size) / 1e6
+print(f"{name:34s} {mb/s:9.1f} MB/s {int(pkts)/s/1e6:7.2f} Mpkt/s {int(calls)/s/1e3:8.1f} kcall/s "
+      f"{int(rss)/1024:7.1f} MiB  {s:7.2f} s  ({f.rsplit('/',1)[-1]})")
+PY
+}
+[ -x /usr/bin/time ] || { echo "bench needs /usr/bin/time (Debian package 'time')" >&2; exit 1; }
+count() { "$gw" read --stats --json "$1" | python3 -c 'import json,sys
+for l in sys.stdin:
+    o=json.loads(l)
+    if o["type"]=="capture_stats": print(o["packets"], o["calls"])'; }
+read -r pkts calls < <(count "$cap")
+echo "capture: $cap ($(($(stat -c %s "$cap") >> 20)) MiB, $pkts packets, $calls calls)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo
+measure "cat" "$cap" cat "$cap"
+measure "libpcap read (tcpdump -r -w)" "$cap" tcpdump -r "$cap" -w /dev/null
+measure "grpcwire read (call log)" "$cap" "$gw" read "$cap"
+measure "grpcwire read --json" "$cap" "$gw" read --json "$cap"
+measure "grpcwire read --json=messages" "$cap" "$gw" read --json=messages "$cap"
+measure "grpcwire read --stats" "$cap" "$gw" read --stats "$cap"
+measure "grpcwire read --frames" "$cap" "$gw" read --frames "$cap"
+echo
+read -r pkts calls < <(count "$slice")
+echo "slice for tshark: $slice ($(($(stat -c %s "$slice") >> 20)) MiB, $pkts packets, $calls calls)"
+if command -v tshark >/dev/null; then
+  measure "tshark full dissection" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -V
+  measure "tshark -Y grpc -e grpc.message_length" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -Y grpc -T fields -e grpc.message_length
+fi
+measure "grpcwire read (call log), slice" "$slice" "$gw" read "$slice"
+measure "grpcwire read --json, slice" "$slice" "$gw" read --json "$slice"
+measure "grpcwire read -V, slice" "$slice" "$gw" read -V "$slice"

@@ -1,0 +1,9 @@
+#include "cli.h"
+/* Placeholder until src/rpc lands: the rpc helper replaces this file. */
+int cli_call_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_err("call is not built yet");
+    return CLI_EXIT_FAIL;
+}
