@@ -48,6 +48,9 @@ uint64_t cap_source_dropped(const cap_source *s);
 void cap_source_del(cap_source *s);
 /* Name of a DLT_* value ("EN10MB", "LINUX_SLL2", ...), or "DLT_<n>". */
 const char *cap_linktype_name(int linktype);
+/* 1 when cap_decode() understands this DLT_* value (the one list of supported link types):
+ * EN10MB, LINUX_SLL, LINUX_SLL2, NULL, LOOP, RAW (and LINKTYPE_RAW 101), IPV4, IPV6. */
+int cap_linktype_supported(int linktype);
 
 /* ---- writer (pcap, microsecond) ----------------------------------------------------------- */
 typedef struct cap_writer cap_writer;

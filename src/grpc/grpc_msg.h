@@ -37,6 +37,10 @@ int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_defram
 /* Bytes were lost: the message in progress is marked lost; the next prefix cannot be found
  * reliably, so the deframer waits for the next DATA frame that starts a message (reset). */
 void grpc_deframer_reset(grpc_deframer *d);
+/* (Addition) The stream ended or bytes were lost: a message whose prefix was complete is emitted
+ * now with truncated = 1 (body = the bytes that arrived, NULL if over max_message); a partial
+ * prefix is dropped. Returns 1 if anything was pending, else 0. Does not enter lost mode. */
+int grpc_deframer_flush(grpc_deframer *d, grpc_deframer_cb cb, void *u);
 /* A partial message is pending (prefix or body). */
 int grpc_deframer_pending(const grpc_deframer *d);
 

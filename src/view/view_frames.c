@@ -103,7 +103,7 @@ static void hexbytes(gw_buf *b, const uint8_t *p, size_t n, size_t max)
 }
 
 /* ":status 200" -> "200 OK"-style summary of a header block, for info columns. */
-static void block_summary(gw_buf *b, const h2_frame_rec *fr)
+static void block_summary(gw_buf *b, const h2_frame_rec *fr, const char *sep)
 {
     const char *method = NULL, *path = NULL, *status = NULL;
     size_t ml = 0, pl = 0, sl = 0;
@@ -117,14 +117,14 @@ static void block_summary(gw_buf *b, const h2_frame_rec *fr)
             status = h->value, sl = h->value_len;
     }
     if (method) {
-        gw_buf_append(b, ": ", 2);
+        gw_buf_append(b, sep, strlen(sep));
         view_fmt_text(b, method, ml, 16);
         if (path) {
             gw_buf_putc(b, ' ');
             view_fmt_text(b, path, pl, 200);
         }
     } else if (status) {
-        gw_buf_append(b, ": ", 2);
+        gw_buf_append(b, sep, strlen(sep));
         view_fmt_text(b, status, sl, 8);
         if (sl == 3 && memcmp(status, "200", 3) == 0)
             gw_buf_append(b, " OK", 3);
@@ -198,7 +198,7 @@ static void tree_frame(gw_buf *b, const h2_frame_rec *fr)
     gw_buf_printf(b, "Stream: %s, Stream ID: %" PRIu32 ", Length %" PRIu32, tn, f->stream_id,
                   f->length);
     if (fr->has_block)
-        block_summary(b, fr);
+        block_summary(b, fr, ", ");
     gw_buf_putc(b, '\n');
     indent(b, 2);
     gw_buf_printf(b, "Length: %" PRIu32 "\n", f->length);
@@ -366,7 +366,7 @@ static void on_frame(void *u, const tcp_conn *c, const h2_frame_rec *fr)
             gw_buf_append(b, ", ", 2);
         gw_buf_printf(b, "%s[%" PRIu32 "]", h2_frame_type_name(fr->f.type), fr->f.stream_id);
         if (fr->has_block)
-            block_summary(b, fr);
+            block_summary(b, fr, ": ");
     }
     st->nframes++;
 }

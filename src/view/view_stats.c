@@ -126,7 +126,7 @@ static uint64_t pct(const mstat *m, double q)
     for (int b = 0; b < NBUCKET; b++) {
         seen += m->hist[b];
         if (seen >= want) {
-            uint64_t val = bucket_value(b);
+            uint64_t val = bucket_value(b + 1); /* the bucket's upper edge */
             return val > m->max_us ? m->max_us : val;
         }
     }

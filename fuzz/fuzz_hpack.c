@@ -1,0 +1,86 @@
+/* fuzz_hpack: arbitrary header blocks through one decoder, with settings changes and desyncs
+ * in between. Input: a byte of options, then records: an op byte, and for blocks a length byte
+ * and that many octets. Checks the table's invariants and touches every string handed out. */
+#include <stdlib.h>
+#include <string.h>
+#include "gw_err.h"
+#include "h2/hpack.h"
+#include "h2/hpack_dyn.h"
+
+static volatile uint8_t sink;
+
+static int touch(void *u, const hpack_field *f)
+{
+    size_t *count = u;
+    for (size_t i = 0; i < f->name_len; i++)
+        sink ^= (uint8_t)f->name[i];
+    for (size_t i = 0; i < f->value_len; i++)
+        sink ^= (uint8_t)f->value[i];
+    if (f->rep < HPACK_INDEXED || f->rep > HPACK_NEVER_NEW_NAME)
+        abort();
+    if ((f->unknown_name && f->name_len) || (f->unknown_value && f->value_len))
+        abort();
+    int new_name = f->rep == HPACK_INC_NEW_NAME || f->rep == HPACK_NOIDX_NEW_NAME ||
+                   f->rep == HPACK_NEVER_NEW_NAME;
+    if (new_name != (f->index == 0))
+        abort();
+    if (f->rep == HPACK_INDEXED && (f->name_wire || f->value_wire))
+        abort();
+    (*count)++;
+    return *count > 1000; /* exercise the stop path too */
+}
+
+static void check_table(const hpack_decoder *d)
+{
+    const hpack_dyn *t = hpack_decoder_table(d);
+    size_t size = 0, unknown = 0;
+    for (size_t i = 1; i <= t->count; i++) {
+        const hpack_entry *e = hpack_dyn_get(t, i);
+        size += HPACK_ENTRY_OVERHEAD + e->name_len + e->value_len;
+        unknown += e->name_unknown;
+    }
+    if (size != t->size || unknown != t->unknown_names || t->size > t->max)
+        abort();
+    if (hpack_dyn_get(t, t->count + 1) != NULL)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
+{
+    if (n < 1)
+        return 0;
+    hpack_opts o;
+    hpack_opts_default(&o);
+    uint8_t opt = p[0];
+    static const size_t tables[] = {0, 64, 256, 4096};
+    o.max_table_size = tables[opt & 3];
+    o.max_string = (opt & 4) ? 16 : 64 << 10;
+    o.max_header_list = (opt & 8) ? 200 : 256 << 10;
+    hpack_decoder *d = hpack_decoder_new(&o, (opt & 16) != 0);
+    if (!d)
+        return 0;
+    size_t i = 1;
+    while (i < n) {
+        uint8_t op = p[i++];
+        if (op == 0xfe) {
+            hpack_decoder_desync(d);
+        } else if (op == 0xfd && i < n) {
+            hpack_decoder_set_max_table_size(d, (size_t)p[i++] * 64);
+        } else {
+            size_t len = op == 0xff ? n - i : op;
+            if (len > n - i)
+                len = n - i;
+            size_t count = 0;
+            const char *why = NULL;
+            int rv = hpack_decode_block(d, p + i, len, touch, &count, &why);
+            if (rv != 0 && rv != GW_EPARSE && rv != GW_ECAP)
+                abort();
+            if (rv != 0 && (!why || hpack_decoder_synced(d)))
+                abort();
+            i += len;
+        }
+        check_table(d);
+    }
+    hpack_decoder_del(d);
+    return 0;
+}

@@ -1,0 +1,970 @@
+/* grpc_call: calls assembled from the HTTP/2 frame records of one connection.
+ *
+ * A call is keyed by its (client-initiated, odd) stream id. It is created by the first HEADERS
+ * block or DATA frame seen on that stream; a call first seen by anything but its request
+ * HEADERS was already running when the capture began (method NULL, complete = 0, both
+ * deframers in "lost" mode so they resynchronise on the next plausible message start).
+ *
+ * Decisions the specs leave to us (documented here because views print them):
+ * - implied_status, when no grpc-status arrived: RST_STREAM code (PROTOCOL-HTTP2.md "Errors"),
+ *   then GOAWAY (UNAVAILABLE), then a non-200 HTTP status (http-grpc-status-mapping.md), then a
+ *   200 response that ended by a HEADERS block without grpc-status -> UNKNOWN (the mapping's
+ *   "200 is UNKNOWN") or by DATA END_STREAM without trailers -> INTERNAL (what grpc-go reports).
+ *   Left -1 for non-gRPC calls and for calls whose end was not seen.
+ * - complete = 1 when request headers were seen, nothing was lost, and the call ended on the
+ *   wire: END_STREAM both ways, RST_STREAM, or GOAWAY. A call cut by grpc_conn_close (end of
+ *   capture, TCP close) or evicted by max_streams is never complete.
+ * - t_end is the time of the call's last frame, also for calls ended by grpc_conn_close.
+ * - Server push (even streams) and PUSH_PROMISE blocks are ignored: gRPC never uses them.
+ * - A frame whose sender cannot be told (from_client -1 and no :method/:status and no earlier
+ *   frame that settled the client side) is ignored rather than guessed.
+ * - grpc-web-text bodies are base64 text, not deframed: only their bytes are counted.
+ * - Messages retained per call: max_retained bytes of data and at most MAX_MSG_RECORDS records.
+ * - Options left 0 take the default, except max_retained (0 keeps no data) and max_ratio
+ *   (0 = no ratio cap). */
+#include "grpc/grpc_call.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "common/gw_err.h"
+#include "common/gw_mem.h"
+#include "grpc/grpc_msg.h"
+#include "grpc/grpc_priv.h"
+
+#define NBUCKETS 256        /* power of two */
+#define CLOSED_RING 256     /* recently ended streams whose stray frames are ignored */
+#define MAX_MSG_RECORDS 65536
+#define SCRATCH_KEEP (1u << 20)
+
+enum { REQ = 0, RESP = 1 }; /* direction index: REQ is client -> server */
+
+typedef struct call_st {
+    grpc_call c; /* what callbacks see */
+    grpc_conn *g;
+    struct call_st *hnext, *prev, *next;
+    grpc_deframer df[2];
+    uint64_t msg_first_pkt[2]; /* first packet of the message in progress */
+    int client_dir;            /* tcp direction of the client, -1 unknown */
+    uint8_t req_hdrs, resp_hdrs;
+    uint8_t ended[2];
+    uint8_t resp_end_by_data;
+    uint8_t trailers_seen;
+    uint8_t lost;
+    uint8_t normal_end;
+    uint8_t web_text;
+    uint8_t raw_resp; /* the response is not gRPC-framed (error status, other content-type) */
+    size_t header_bytes;
+    size_t retained;
+    size_t msgs_cap;
+} call_st;
+
+struct grpc_conn {
+    grpc_opts o;
+    grpc_callbacks cb;
+    h2_conn *h;
+    call_st *bucket[NBUCKETS];
+    call_st *head, *tail; /* open calls in creation order */
+    unsigned nopen;
+    uint32_t closed[CLOSED_RING];
+    unsigned nclosed, closed_pos;
+    int client_dir;
+    gw_buf scratch; /* decompressed message, reused */
+};
+
+/* Context of one deframer feed or flush. */
+typedef struct msg_ctx {
+    call_st *cs;
+    int d;
+    const char *trunc_why; /* why a flushed message is cut short */
+    int64_t ts;
+    uint64_t last_pkt;
+    uint64_t next_first_pkt;
+} msg_ctx;
+
+void grpc_opts_default(grpc_opts *o)
+{
+    o->max_message = 16u << 20;
+    o->max_decompressed = 16u << 20;
+    o->max_ratio = 1000;
+    o->max_retained = 1u << 20;
+    o->max_streams = 1024;
+    o->max_header_bytes = 64u << 10;
+}
+
+static void anomaly(call_st *cs, const char *what)
+{
+    for (size_t i = 0; i < cs->c.n_anomalies; i++)
+        if (cs->c.anomalies[i] == what)
+            return;
+    if (cs->c.n_anomalies < sizeof cs->c.anomalies / sizeof cs->c.anomalies[0])
+        cs->c.anomalies[cs->c.n_anomalies++] = what;
+}
+
+/* ---- header fields ---- */
+
+static int name_is(const hpack_field *f, const char *name)
+{
+    size_t n = strlen(name);
+    return !f->unknown_name && f->name_len == n && strncasecmp(f->name, name, n) == 0;
+}
+
+static const hpack_field *find_field(const h2_frame_rec *fr, const char *name)
+{
+    for (size_t i = 0; i < fr->nfields; i++)
+        if (name_is(&fr->fields[i], name))
+            return &fr->fields[i];
+    return NULL;
+}
+
+static char *field_dup(const hpack_field *f)
+{
+    char *s = gw_malloc(f->value_len + 1);
+    if (!s)
+        return NULL;
+    if (f->value_len)
+        memcpy(s, f->value, f->value_len);
+    s[f->value_len] = '\0';
+    return s;
+}
+
+/* First occurrence wins; the caller passes fields already known to be set. */
+static void set_str(char **dst, const hpack_field *f)
+{
+    if (*dst || !f || f->unknown_value)
+        return;
+    *dst = field_dup(f);
+}
+
+static void free_kv(grpc_kv *kv, size_t n)
+{
+    if (!kv)
+        return;
+    if (n)
+        gw_free(kv[0].name); /* one block holds every name and value of the array */
+    gw_free(kv);
+}
+
+/* Copy a header block within the call's max_header_bytes. One allocation for the strings. */
+static void copy_block(call_st *cs, const h2_frame_rec *fr, grpc_kv **out, size_t *nout)
+{
+    size_t budget = cs->g->o.max_header_bytes - cs->header_bytes;
+    size_t n = 0, total = 0;
+    for (; n < fr->nfields; n++) {
+        const hpack_field *f = &fr->fields[n];
+        size_t need = f->name_len + f->value_len + 2;
+        if (need > budget - total)
+            break;
+        total += need;
+    }
+    if (n < fr->nfields)
+        anomaly(cs, "header fields over max_header_bytes were not kept");
+    *out = NULL;
+    *nout = 0;
+    if (n == 0)
+        return;
+    grpc_kv *kv = gw_calloc(n, sizeof *kv);
+    char *blk = gw_malloc(total);
+    if (!kv || !blk) {
+        gw_free(kv);
+        gw_free(blk);
+        anomaly(cs, "out of memory");
+        return;
+    }
+    char *p = blk;
+    for (size_t i = 0; i < n; i++) {
+        const hpack_field *f = &fr->fields[i];
+        kv[i].name = p;
+        kv[i].name_len = f->name_len;
+        if (f->name_len)
+            memcpy(p, f->name, f->name_len);
+        p += f->name_len;
+        *p++ = '\0';
+        kv[i].value = p;
+        kv[i].value_len = f->value_len;
+        if (f->value_len)
+            memcpy(p, f->value, f->value_len);
+        p += f->value_len;
+        *p++ = '\0';
+    }
+    cs->header_bytes += total;
+    *out = kv;
+    *nout = n;
+}
+
+static void block_anomalies(call_st *cs, const h2_frame_rec *fr)
+{
+    if (fr->hpack_err) {
+        anomaly(cs, "header block could not be fully decoded");
+        cs->lost = 1;
+    }
+    if (fr->hpack_unknown) {
+        anomaly(cs, "header fields refer to entries from before the capture");
+        cs->lost = 1;
+    }
+}
+
+/* Content-Type -> kind (PROTOCOL-HTTP2.md "application/grpc" [("+proto" / "+json" / {custom})],
+ * PROTOCOL-WEB.md for grpc-web). Parameters after ';' are ignored. */
+static void set_kind(call_st *cs, const char *ct)
+{
+    cs->c.is_grpc = 0;
+    cs->c.kind = "http";
+    cs->web_text = 0;
+    if (!ct)
+        return;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    const char *pre = "application/grpc";
+    size_t pl = strlen(pre);
+    if (n < pl || strncasecmp(ct, pre, pl) != 0)
+        return;
+    const char *rest = ct + pl;
+    size_t rl = n - pl;
+#define REST_IS(s) (rl == strlen(s) && strncasecmp(rest, s, rl) == 0)
+#define REST_STARTS(s) (rl >= strlen(s) && strncasecmp(rest, s, strlen(s)) == 0)
+    if (rl == 0)
+        cs->c.kind = "grpc";
+    else if (REST_IS("+proto"))
+        cs->c.kind = "grpc+proto";
+    else if (REST_IS("+json"))
+        cs->c.kind = "grpc+json";
+    else if (REST_IS("-web-text") || REST_STARTS("-web-text+")) {
+        cs->c.kind = "grpc-web-text";
+        cs->web_text = 1;
+    } else if (REST_IS("-web") || REST_STARTS("-web+"))
+        cs->c.kind = "grpc-web";
+    else if (rest[0] == '+')
+        cs->c.kind = "grpc"; /* a custom message format */
+    else
+        return;
+#undef REST_IS
+#undef REST_STARTS
+    cs->c.is_grpc = 1;
+}
+
+static int parse_status(const char *s, size_t n)
+{
+    if (n == 0 || n > 9)
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* grpc-status, grpc-message, grpc-status-details-bin from a trailers (or Trailers-Only) block. */
+static void take_trailer_field(call_st *cs, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+#define IS(s) (nlen == strlen(s) && strncasecmp(name, s, nlen) == 0)
+    if (IS("grpc-status")) {
+        if (cs->c.grpc_status >= 0)
+            return;
+        cs->c.grpc_status = parse_status(v, vlen);
+        if (cs->c.grpc_status < 0)
+            anomaly(cs, "malformed grpc-status");
+    } else if (IS("grpc-message")) {
+        if (cs->c.grpc_message)
+            return;
+        cs->c.grpc_message = gw_malloc(vlen + 1);
+        if (cs->c.grpc_message)
+            grpc_message_unescape(v, vlen, cs->c.grpc_message);
+    } else if (IS("grpc-status-details-bin")) {
+        if (cs->c.status_details)
+            return;
+        uint8_t *out = gw_malloc(vlen / 4 * 3 + 3);
+        if (!out)
+            return;
+        ptrdiff_t dl = grpc_base64_decode(v, vlen, out);
+        if (dl < 0) {
+            gw_free(out);
+            anomaly(cs, "malformed grpc-status-details-bin");
+            return;
+        }
+        cs->c.status_details = out;
+        cs->c.status_details_len = (size_t)dl;
+    }
+#undef IS
+}
+
+static int take_trailers(call_st *cs, const h2_frame_rec *fr)
+{
+    int has_status = 0;
+    for (size_t i = 0; i < fr->nfields; i++) {
+        const hpack_field *f = &fr->fields[i];
+        if (f->unknown_name || f->unknown_value)
+            continue;
+        if (name_is(f, "grpc-status"))
+            has_status = 1;
+        take_trailer_field(cs, f->name, f->name_len, f->value, f->value_len);
+    }
+    return has_status;
+}
+
+/* ---- call table ---- */
+
+static unsigned bucket_of(uint32_t sid) { return (sid >> 1) & (NBUCKETS - 1); }
+
+static call_st *find_call(grpc_conn *g, uint32_t sid)
+{
+    for (call_st *cs = g->bucket[bucket_of(sid)]; cs; cs = cs->hnext)
+        if (cs->c.stream == sid)
+            return cs;
+    return NULL;
+}
+
+static int recently_closed(const grpc_conn *g, uint32_t sid)
+{
+    for (unsigned i = 0; i < g->nclosed; i++)
+        if (g->closed[i] == sid)
+            return 1;
+    return 0;
+}
+
+static void unlink_call(grpc_conn *g, call_st *cs)
+{
+    call_st **pp = &g->bucket[bucket_of(cs->c.stream)];
+    while (*pp && *pp != cs)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = cs->hnext;
+    if (cs->prev)
+        cs->prev->next = cs->next;
+    else
+        g->head = cs->next;
+    if (cs->next)
+        cs->next->prev = cs->prev;
+    else
+        g->tail = cs->prev;
+    g->nopen--;
+    g->closed[g->closed_pos] = cs->c.stream;
+    g->closed_pos = (g->closed_pos + 1) % CLOSED_RING;
+    if (g->nclosed < CLOSED_RING)
+        g->nclosed++;
+}
+
+static void free_call(call_st *cs)
+{
+    grpc_call *c = &cs->c;
+    gw_free(c->method);
+    gw_free(c->authority);
+    gw_free(c->content_type);
+    gw_free(c->req_encoding);
+    gw_free(c->resp_encoding);
+    gw_free(c->timeout_raw);
+    gw_free(c->grpc_message);
+    gw_free(c->status_details);
+    free_kv(c->req_headers, c->n_req_headers);
+    if (c->trailers != c->resp_headers) /* Trailers-Only shares one array */
+        free_kv(c->trailers, c->n_trailers);
+    free_kv(c->resp_headers, c->n_resp_headers);
+    for (size_t i = 0; i < c->n_msgs; i++)
+        if (c->msgs[i].data && c->msgs[i].data_len)
+            gw_free((void *)(uintptr_t)c->msgs[i].data);
+    gw_free(c->msgs);
+    grpc_deframer_free(&cs->df[REQ]);
+    grpc_deframer_free(&cs->df[RESP]);
+    gw_free(cs);
+}
+
+static void set_endpoints(grpc_conn *g, call_st *cs)
+{
+    tcp_conn *tc = g->h ? h2_conn_tcp(g->h) : NULL;
+    if (!tc)
+        return;
+    int cl = cs->client_dir >= 0   ? cs->client_dir
+             : g->client_dir >= 0  ? g->client_dir
+             : tc->client_how != 0 ? tc->client
+                                   : 0;
+    cl = cl ? 1 : 0;
+    cs->c.conn_index = tc->index;
+    cs->c.client = tc->ep[cl];
+    cs->c.server = tc->ep[1 - cl];
+}
+
+static void settle(call_st *cs)
+{
+    grpc_call *c = &cs->c;
+    if (c->grpc_status >= 0)
+        c->implied_status = -1;
+    else if (c->rst_code >= 0)
+        c->implied_status = grpc_status_from_h2_error((uint32_t)c->rst_code);
+    else if (c->goaway)
+        c->implied_status = 14; /* UNAVAILABLE */
+    else if (!c->is_grpc)
+        c->implied_status = -1;
+    else if (c->http_status >= 0 && c->http_status != 200)
+        c->implied_status = grpc_status_from_http(c->http_status);
+    else if (cs->ended[RESP])
+        c->implied_status = cs->resp_end_by_data ? 13 /* INTERNAL */ : 2 /* UNKNOWN */;
+    else
+        c->implied_status = -1;
+    c->complete = cs->req_hdrs && !cs->lost && cs->normal_end;
+}
+
+static void msg_cb(void *u, const grpc_frame_msg *fm);
+
+static void flush_dir(call_st *cs, int d, const char *why)
+{
+    msg_ctx x = {cs, d, why, cs->c.t_end, cs->c.last_pkt, cs->c.last_pkt};
+    grpc_deframer_flush(&cs->df[d], msg_cb, &x);
+}
+
+/* The call ends: callbacks, then everything it owns is freed. */
+static void finish(grpc_conn *g, call_st *cs)
+{
+    for (int d = REQ; d <= RESP; d++)
+        if (grpc_deframer_pending(&cs->df[d])) {
+            if (cs->c.rst_code < 0 && !cs->c.goaway)
+                anomaly(cs, "message truncated at end of call");
+            flush_dir(cs, d, "call ended mid-message");
+        }
+    settle(cs);
+    set_endpoints(g, cs);
+    unlink_call(g, cs);
+    if (g->cb.on_call_end)
+        g->cb.on_call_end(g->cb.u, &cs->c);
+    free_call(cs);
+}
+
+static call_st *call_new(grpc_conn *g, uint32_t sid, const h2_frame_rec *fr)
+{
+    if (g->nopen >= g->o.max_streams && g->head) {
+        anomaly(g->head, "evicted: too many open streams");
+        g->head->lost = 1;
+        finish(g, g->head);
+    }
+    call_st *cs = gw_calloc(1, sizeof *cs);
+    if (!cs)
+        return NULL;
+    cs->g = g;
+    cs->client_dir = -1;
+    grpc_call *c = &cs->c;
+    c->stream = sid;
+    c->timeout_ns = -1;
+    c->is_grpc = 1; /* until a content-type says otherwise (mid-connection calls) */
+    c->kind = "grpc";
+    c->http_status = -1;
+    c->grpc_status = -1;
+    c->implied_status = -1;
+    c->rst_code = -1;
+    c->t_start = fr->ts_ns;
+    c->t_first_resp = -1;
+    c->t_end = fr->ts_ns;
+    c->first_pkt = fr->first_pkt;
+    c->last_pkt = fr->last_pkt;
+    grpc_deframer_init(&cs->df[REQ], g->o.max_message);
+    grpc_deframer_init(&cs->df[RESP], g->o.max_message);
+    unsigned b = bucket_of(sid);
+    cs->hnext = g->bucket[b];
+    g->bucket[b] = cs;
+    cs->prev = g->tail;
+    if (g->tail)
+        g->tail->next = cs;
+    else
+        g->head = cs;
+    g->tail = cs;
+    g->nopen++;
+    return cs;
+}
+
+static void start_call(grpc_conn *g, call_st *cs)
+{
+    if (!cs->req_hdrs) {
+        /* Mid-connection: where messages begin is a guess. */
+        anomaly(cs, "request headers not captured");
+        cs->lost = 1;
+        if (!grpc_deframer_pending(&cs->df[REQ]))
+            cs->df[REQ].lost = 1;
+        if (!cs->resp_hdrs)
+            cs->df[RESP].lost = 1;
+    }
+    set_endpoints(g, cs);
+    if (g->cb.on_call_start)
+        g->cb.on_call_start(g->cb.u, &cs->c);
+}
+
+static void touch(call_st *cs, const h2_frame_rec *fr, int from_client)
+{
+    cs->c.t_end = fr->ts_ns;
+    cs->c.last_pkt = fr->last_pkt;
+    if (!from_client && cs->c.t_first_resp < 0)
+        cs->c.t_first_resp = fr->ts_ns;
+    if (cs->client_dir < 0 && (fr->dir == 0 || fr->dir == 1))
+        cs->client_dir = from_client ? fr->dir : 1 - fr->dir;
+}
+
+/* END_STREAM in direction d. */
+static void end_dir(call_st *cs, int d, int64_t ts, uint64_t pkt)
+{
+    if (grpc_deframer_pending(&cs->df[d])) {
+        anomaly(cs, "message truncated at END_STREAM");
+        msg_ctx x = {cs, d, "stream ended mid-message", ts, pkt, pkt};
+        grpc_deframer_flush(&cs->df[d], msg_cb, &x);
+    }
+    cs->ended[d] = 1;
+}
+
+static void maybe_finish(grpc_conn *g, call_st *cs)
+{
+    if (cs->ended[REQ] && cs->ended[RESP]) {
+        cs->normal_end = 1;
+        finish(g, cs);
+    }
+}
+
+/* ---- messages ---- */
+
+static void retain(call_st *cs, const grpc_msg *m)
+{
+    grpc_call *c = &cs->c;
+    if (c->n_msgs >= MAX_MSG_RECORDS) {
+        c->msgs_dropped = 1;
+        return;
+    }
+    if (c->n_msgs == cs->msgs_cap) {
+        size_t ncap = cs->msgs_cap ? cs->msgs_cap * 2 : 8;
+        grpc_msg *nm = gw_realloc(c->msgs, ncap * sizeof *nm);
+        if (!nm) {
+            c->msgs_dropped = 1;
+            return;
+        }
+        c->msgs = nm;
+        cs->msgs_cap = ncap;
+    }
+    grpc_msg r = *m;
+    r.data = NULL;
+    if (m->data) {
+        if (m->data_len == 0) {
+            r.data = (const uint8_t *)"";
+        } else if (m->data_len <= cs->g->o.max_retained - cs->retained) {
+            uint8_t *copy = gw_malloc(m->data_len);
+            if (copy) {
+                memcpy(copy, m->data, m->data_len);
+                r.data = copy;
+                cs->retained += m->data_len;
+            }
+        }
+        if (!r.data)
+            c->msgs_dropped = 1;
+    }
+    if (!r.data)
+        r.data_len = 0;
+    c->msgs[c->n_msgs++] = r;
+}
+
+/* grpc-web carries trailers in the body: a frame with flag bit 7 holding "name: value\r\n"
+ * lines (PROTOCOL-WEB.md). */
+static void web_trailers(call_st *cs, const uint8_t *p, size_t n)
+{
+    const char *s = (const char *)p, *end = s + n;
+    int has_status = 0;
+    cs->trailers_seen = 1;
+    while (s < end) {
+        const char *eol = memchr(s, '\n', (size_t)(end - s));
+        const char *le = eol ? eol : end;
+        const char *colon = memchr(s, ':', (size_t)(le - s));
+        if (colon) {
+            const char *v = colon + 1, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            size_t nlen = (size_t)(colon - s);
+            if (nlen == 11 && strncasecmp(s, "grpc-status", 11) == 0)
+                has_status = 1;
+            take_trailer_field(cs, s, nlen, v, (size_t)(ve - v));
+        }
+        s = eol ? eol + 1 : end;
+    }
+    if (!has_status)
+        anomaly(cs, "trailers without grpc-status");
+}
+
+static void msg_cb(void *u, const grpc_frame_msg *fm)
+{
+    msg_ctx *x = u;
+    call_st *cs = x->cs;
+    grpc_conn *g = cs->g;
+    grpc_call *c = &cs->c;
+    int d = x->d;
+    if (c->kind && strcmp(c->kind, "grpc-web") == 0 && (cs->df[d].hdr[0] & 0x80) && d == RESP &&
+        !fm->truncated && !fm->compressed) {
+        web_trailers(cs, fm->body, fm->body_len);
+        cs->msg_first_pkt[d] = x->next_first_pkt;
+        return;
+    }
+    const char *enc = d == REQ ? c->req_encoding : c->resp_encoding;
+    grpc_msg m;
+    memset(&m, 0, sizeof m);
+    m.from_client = d == REQ;
+    m.index = d == REQ ? c->n_req++ : c->n_resp++;
+    m.length = fm->length;
+    m.compressed = fm->compressed;
+    m.encoding = enc ? enc : "identity";
+    m.first_pkt = cs->msg_first_pkt[d];
+    m.last_pkt = x->last_pkt;
+    m.ts_ns = x->ts;
+    if (d == REQ)
+        c->req_bytes += fm->length;
+    else
+        c->resp_bytes += fm->length;
+    m.data = fm->body;
+    m.data_len = fm->body_len;
+    if (fm->truncated) {
+        m.truncated = 1;
+        m.why = fm->body ? x->trunc_why : "message larger than max_message";
+        if (!m.why)
+            m.why = "message cut short";
+    } else if (fm->compressed) {
+        if (!enc || strcasecmp(enc, "identity") == 0) {
+            anomaly(cs, "compressed flag without grpc-encoding");
+            m.why = "compressed flag set without grpc-encoding";
+        } else {
+            gw_buf_reset(&g->scratch);
+            int rc = grpc_decompress(enc, fm->body, fm->body_len, &g->scratch, g->o.max_decompressed,
+                                     g->o.max_ratio);
+            if (rc == 0) {
+                m.data = g->scratch.data ? g->scratch.data : (const uint8_t *)"";
+                m.data_len = g->scratch.len;
+                m.decoded = 1;
+            } else {
+                m.why = rc == GW_EUNSUPPORTED ? "unsupported grpc-encoding"
+                        : rc == GW_ECAP       ? "decompressed size or ratio over the limit"
+                        : rc == GW_ENOMEM     ? "out of memory while decompressing"
+                                              : "corrupt compressed message";
+                anomaly(cs, m.why);
+            }
+        }
+    } else {
+        m.decoded = 1;
+    }
+    if (g->cb.on_message)
+        g->cb.on_message(g->cb.u, c, &m);
+    retain(cs, &m);
+    if (g->scratch.cap > SCRATCH_KEEP)
+        gw_buf_free(&g->scratch);
+    cs->msg_first_pkt[d] = x->next_first_pkt;
+}
+
+/* ---- frames ---- */
+
+static int sender_is_client(grpc_conn *g, const h2_frame_rec *fr)
+{
+    int fc = fr->from_client;
+    if (fc != 0 && fc != 1) {
+        fc = -1;
+        if (fr->has_block) {
+            if (find_field(fr, ":method"))
+                fc = 1;
+            else if (find_field(fr, ":status"))
+                fc = 0;
+        }
+        if (fc < 0 && g->client_dir >= 0 && (fr->dir == 0 || fr->dir == 1))
+            fc = fr->dir == g->client_dir;
+    }
+    if (fc >= 0 && g->client_dir < 0 && (fr->dir == 0 || fr->dir == 1))
+        g->client_dir = fc ? fr->dir : 1 - fr->dir;
+    return fc;
+}
+
+static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
+{
+    grpc_call *c = &cs->c;
+    const hpack_field *method = find_field(fr, ":method");
+    if (cs->req_hdrs) {
+        /* A second request block: only trailers are legal, and gRPC sends none. */
+        if (cs->ended[REQ])
+            anomaly(cs, "HEADERS after END_STREAM");
+        else if (!fr->block_end_stream)
+            anomaly(cs, "request HEADERS block without END_STREAM after the headers");
+        else
+            anomaly(cs, "request trailers (gRPC sends none)");
+    } else if (method) {
+        if (c->n_req > 0 || c->t_first_resp >= 0)
+            anomaly(cs, "DATA before HEADERS");
+        block_anomalies(cs, fr);
+        copy_block(cs, fr, &c->req_headers, &c->n_req_headers);
+        set_str(&c->method, find_field(fr, ":path"));
+        const hpack_field *auth = find_field(fr, ":authority");
+        set_str(&c->authority, auth ? auth : find_field(fr, "host"));
+        set_str(&c->content_type, find_field(fr, "content-type"));
+        set_str(&c->req_encoding, find_field(fr, "grpc-encoding"));
+        const hpack_field *to = find_field(fr, "grpc-timeout");
+        if (to && !to->unknown_value) {
+            set_str(&c->timeout_raw, to);
+            c->timeout_ns = grpc_timeout_parse(to->value, to->value_len);
+            if (c->timeout_ns < 0)
+                anomaly(cs, "malformed grpc-timeout");
+        }
+        set_kind(cs, c->content_type);
+        cs->req_hdrs = 1;
+        c->t_start = fr->ts_ns;
+        if (c->first_pkt > fr->first_pkt)
+            c->first_pkt = fr->first_pkt;
+    } else {
+        /* Client block without :method on a stream we did not see start: its trailers. */
+        block_anomalies(cs, fr);
+        anomaly(cs, "request trailers (gRPC sends none)");
+    }
+    if (fr->block_end_stream && !cs->ended[REQ])
+        end_dir(cs, REQ, fr->ts_ns, fr->last_pkt);
+    (void)g;
+}
+
+static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
+{
+    grpc_call *c = &cs->c;
+    const hpack_field *st = find_field(fr, ":status");
+    int status = st && !st->unknown_value ? parse_status(st->value, st->value_len) : -1;
+    if (!cs->resp_hdrs && status >= 100 && status < 200 && !fr->block_end_stream)
+        return; /* interim response (RFC 9113 8.1): the real headers follow */
+    if (cs->ended[RESP] || cs->trailers_seen) {
+        anomaly(cs, "HEADERS after END_STREAM");
+    } else if (!cs->resp_hdrs && (st || !fr->block_end_stream)) {
+        block_anomalies(cs, fr);
+        copy_block(cs, fr, &c->resp_headers, &c->n_resp_headers);
+        cs->resp_hdrs = 1;
+        c->http_status = status;
+        if (!st)
+            anomaly(cs, "response HEADERS without :status");
+        else if (status < 0)
+            anomaly(cs, "malformed :status");
+        set_str(&c->resp_encoding, find_field(fr, "grpc-encoding"));
+        const hpack_field *ct = find_field(fr, "content-type");
+        if (!cs->req_hdrs) {
+            /* Mid-connection: the response says what the call is. */
+            char *s = ct ? field_dup(ct) : NULL;
+            set_kind(cs, s);
+            gw_free(s);
+        } else if (c->is_grpc) {
+            call_st tmp;
+            memset(&tmp, 0, sizeof tmp);
+            char *s = ct ? field_dup(ct) : NULL;
+            set_kind(&tmp, s);
+            gw_free(s);
+            /* An error page from a proxy or a non-gRPC server: its body is not messages. */
+            if (!tmp.c.is_grpc || (status >= 0 && status != 200))
+                cs->raw_resp = 1;
+            if (!tmp.c.is_grpc && status == 200)
+                anomaly(cs, "response content-type is not gRPC");
+        }
+        if (fr->block_end_stream) {
+            if (take_trailers(cs, fr)) {
+                c->trailers_only = 1;
+                c->trailers = c->resp_headers;
+                c->n_trailers = c->n_resp_headers;
+            } else if (c->is_grpc && status == 200) {
+                anomaly(cs, "trailers without grpc-status");
+            }
+            end_dir(cs, RESP, fr->ts_ns, fr->last_pkt);
+        }
+    } else if (!fr->block_end_stream) {
+        anomaly(cs, "response HEADERS block without END_STREAM after the headers");
+    } else {
+        block_anomalies(cs, fr);
+        if (!cs->resp_hdrs && !cs->req_hdrs)
+            anomaly(cs, "response headers not captured");
+        copy_block(cs, fr, &c->trailers, &c->n_trailers);
+        cs->trailers_seen = 1;
+        if (!take_trailers(cs, fr) && c->is_grpc)
+            anomaly(cs, "trailers without grpc-status");
+        end_dir(cs, RESP, fr->ts_ns, fr->last_pkt);
+    }
+    (void)g;
+}
+
+static void on_headers(grpc_conn *g, const h2_frame_rec *fr, int fc)
+{
+    uint32_t sid = fr->block_stream;
+    if (sid == 0 || !(sid & 1) || fc < 0)
+        return;
+    call_st *cs = find_call(g, sid);
+    int created = 0;
+    if (!cs) {
+        if (recently_closed(g, sid))
+            return;
+        cs = call_new(g, sid, fr);
+        if (!cs)
+            return;
+        created = 1;
+    }
+    touch(cs, fr, fc);
+    if (fc)
+        request_headers(g, cs, fr);
+    else
+        response_headers(g, cs, fr);
+    if (created)
+        start_call(g, cs);
+    maybe_finish(g, cs);
+}
+
+static void on_data(grpc_conn *g, const h2_frame_rec *fr, int fc)
+{
+    uint32_t sid = fr->f.stream_id;
+    if (sid == 0 || !(sid & 1) || fc < 0)
+        return;
+    call_st *cs = find_call(g, sid);
+    if (!cs) {
+        if (recently_closed(g, sid))
+            return;
+        cs = call_new(g, sid, fr);
+        if (!cs)
+            return;
+        start_call(g, cs);
+    }
+    touch(cs, fr, fc);
+    int d = fc ? REQ : RESP;
+    if (cs->ended[d])
+        anomaly(cs, "DATA after END_STREAM");
+    else if (d == RESP && !cs->resp_hdrs && cs->req_hdrs)
+        anomaly(cs, "DATA before HEADERS");
+    if (fr->f.data_len && fr->f.data) {
+        if (cs->c.is_grpc && !cs->web_text && !(d == RESP && cs->raw_resp)) {
+            if (!grpc_deframer_pending(&cs->df[d]))
+                cs->msg_first_pkt[d] = fr->first_pkt;
+            msg_ctx x = {cs, d, NULL, fr->ts_ns, fr->last_pkt, fr->first_pkt};
+            if (grpc_deframer_feed(&cs->df[d], fr->f.data, fr->f.data_len, msg_cb, &x)) {
+                anomaly(cs, "out of memory");
+                cs->lost = 1;
+                grpc_deframer_reset(&cs->df[d]);
+            }
+        } else if (d == REQ) {
+            cs->c.req_bytes += fr->f.data_len;
+        } else {
+            cs->c.resp_bytes += fr->f.data_len;
+        }
+    }
+    if (fr->f.flags & H2_FLAG_END_STREAM) {
+        if (d == RESP && !cs->ended[RESP])
+            cs->resp_end_by_data = 1;
+        if (d == RESP && cs->c.is_grpc && !cs->raw_resp && !cs->trailers_seen &&
+            !cs->c.trailers_only && strcmp(cs->c.kind, "grpc-web") != 0)
+            anomaly(cs, "response ended without trailers");
+        end_dir(cs, d, fr->ts_ns, fr->last_pkt);
+    }
+    maybe_finish(g, cs);
+}
+
+static void on_rst(grpc_conn *g, const h2_frame_rec *fr, int fc)
+{
+    call_st *cs = find_call(g, fr->f.stream_id);
+    if (!cs)
+        return;
+    if (fc >= 0)
+        touch(cs, fr, fc);
+    else {
+        cs->c.t_end = fr->ts_ns;
+        cs->c.last_pkt = fr->last_pkt;
+    }
+    cs->c.rst_code = fr->f.error_code;
+    cs->c.rst_by_client = fc == 1;
+    cs->normal_end = 1;
+    finish(g, cs);
+}
+
+static void on_goaway(grpc_conn *g, const h2_frame_rec *fr, int fc)
+{
+    if (fc == 1)
+        return; /* a client's GOAWAY names server-initiated streams: gRPC has none */
+    call_st *next;
+    for (call_st *cs = g->head; cs; cs = next) {
+        next = cs->next;
+        if (cs->c.stream <= fr->f.last_stream_id)
+            continue;
+        cs->c.goaway = 1;
+        cs->c.t_end = fr->ts_ns;
+        cs->c.last_pkt = fr->last_pkt;
+        cs->normal_end = 1;
+        finish(g, cs);
+    }
+}
+
+grpc_conn *grpc_conn_new(const grpc_opts *opts, const grpc_callbacks *cb, h2_conn *h)
+{
+    grpc_conn *g = gw_calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    grpc_opts def;
+    grpc_opts_default(&def);
+    g->o = opts ? *opts : def;
+    if (!g->o.max_message)
+        g->o.max_message = def.max_message;
+    if (!g->o.max_decompressed)
+        g->o.max_decompressed = def.max_decompressed;
+    if (!g->o.max_streams)
+        g->o.max_streams = def.max_streams;
+    if (!g->o.max_header_bytes)
+        g->o.max_header_bytes = def.max_header_bytes;
+    if (cb)
+        g->cb = *cb;
+    g->h = h;
+    g->client_dir = -1;
+    gw_buf_init(&g->scratch, 0);
+    return g;
+}
+
+void grpc_conn_frame(grpc_conn *g, const h2_frame_rec *fr)
+{
+    if (!g || !fr)
+        return;
+    int fc = sender_is_client(g, fr);
+    if (fr->has_block && fr->block_type == H2_FRAME_HEADERS)
+        on_headers(g, fr, fc);
+    switch (fr->f.type) {
+    case H2_FRAME_DATA:
+        on_data(g, fr, fc);
+        break;
+    case H2_FRAME_RST_STREAM:
+        on_rst(g, fr, fc);
+        break;
+    case H2_FRAME_GOAWAY:
+        on_goaway(g, fr, fc);
+        break;
+    default:
+        break;
+    }
+}
+
+void grpc_conn_skip(grpc_conn *g, int dir, uint64_t len)
+{
+    if (!g || len == 0)
+        return;
+    for (call_st *cs = g->head; cs; cs = cs->next) {
+        anomaly(cs, "bytes lost in capture");
+        cs->lost = 1;
+        int cd = cs->client_dir >= 0 ? cs->client_dir : g->client_dir;
+        for (int d = REQ; d <= RESP; d++) {
+            if (cd >= 0 && (dir == cd) != (d == REQ))
+                continue;
+            flush_dir(cs, d, "bytes lost in capture");
+            grpc_deframer_reset(&cs->df[d]);
+        }
+    }
+}
+
+void grpc_conn_close(grpc_conn *g, int64_t ts_ns)
+{
+    if (!g)
+        return;
+    (void)ts_ns; /* t_end stays the call's last frame; see the file comment */
+    while (g->head)
+        finish(g, g->head);
+}
+
+void grpc_conn_del(grpc_conn *g)
+{
+    if (!g)
+        return;
+    call_st *next;
+    for (call_st *cs = g->head; cs; cs = next) {
+        next = cs->next;
+        free_call(cs);
+    }
+    gw_buf_free(&g->scratch);
+    gw_free(g);
+}

@@ -1,0 +1,454 @@
+/* hpack: the HPACK block decoder (RFC 7541 6) with representation reporting and mid-capture
+ * tolerance.
+ *
+ * Mid-capture model. A decoder created unsynced (or after hpack_decoder_desync, or after an
+ * error) knows only the entries inserted since. The encoder's table is then: our known entries
+ * (newest) followed by older entries we never saw. Dynamic indexes past our known entries refer
+ * to those and are reported unknown. Older entries are evicted first, so we evict a known entry
+ * only when the known entries alone exceed the maximum; an entry whose name is unknown counts
+ * its name as 0 octets, so we never evict early (we may keep an entry the encoder already
+ * dropped, which a valid encoder never references). No older entry can remain once a size
+ * update to 0 emptied the table, once the known entries leave no room for one (size + 32 >
+ * maximum), or once a known entry was evicted (older ones go first). We are synced again when,
+ * in addition, no entry with an unknown name remains.
+ * Assumption: the maximum in force mid-capture is unknown; we take hpack_opts.max_table_size
+ * (4096 by default, the protocol's initial value) until a size update says otherwise.
+ *
+ * Leniency compared with nghttp2's inflater: after a SETTINGS_HEADER_TABLE_SIZE decrease we do
+ * not require the next block to start with a size update.
+ *
+ * Details the contract leaves open: opts NULL means defaults; name/value are NUL-terminated;
+ * name_wire/value_wire count the string's data octets (not its length prefix); a callback that
+ * stops the block does not stop decoding (later blocks need the table), and damage after that
+ * point only desyncs the decoder; allocation failure returns GW_ENOMEM and desyncs too. */
+#include <string.h>
+#include "hpack.h"
+#include "hpack_dyn.h"
+#include "hpack_huff.h"
+#include "gw_cur.h"
+#include "gw_err.h"
+#include "gw_mem.h"
+
+/* A table maximum above this is clamped: SETTINGS come from the wire, and a 3-octet literal
+ * costs a 32-octet entry, so an unclamped maximum would let a capture allocate far more than
+ * its size. Real peers use 4 KiB to 64 KiB. */
+#define HPACK_TABLE_CAP ((size_t)16 << 20)
+#define SCRATCH_MIN 4096
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t cap;
+    size_t used;
+    char data[];
+} chunk;
+
+struct hpack_decoder {
+    hpack_opts o;
+    size_t limit;      /* SETTINGS_HEADER_TABLE_SIZE: the bound for size updates */
+    hpack_dyn t;
+    int older_unknown; /* entries from before the capture may sit past the known ones */
+    chunk *chunks;     /* owned: scratch for the current block's strings */
+    chunk *cur;
+};
+
+const char *hpack_rep_name(int rep)
+{
+    switch (rep) {
+    case HPACK_INDEXED: return "Indexed Header Field";
+    case HPACK_INC_INDEXED_NAME: return "Literal Header Field with Incremental Indexing - Indexed Name";
+    case HPACK_INC_NEW_NAME: return "Literal Header Field with Incremental Indexing - New Name";
+    case HPACK_NOIDX_INDEXED_NAME: return "Literal Header Field without Indexing - Indexed Name";
+    case HPACK_NOIDX_NEW_NAME: return "Literal Header Field without Indexing - New Name";
+    case HPACK_NEVER_INDEXED_NAME: return "Literal Header Field never Indexed - Indexed Name";
+    case HPACK_NEVER_NEW_NAME: return "Literal Header Field never Indexed - New Name";
+    default: return "Unknown representation";
+    }
+}
+
+void hpack_opts_default(hpack_opts *o)
+{
+    o->max_table_size = 4096;      /* RFC 9113 6.5.2 initial SETTINGS_HEADER_TABLE_SIZE */
+    o->max_header_list = 256 << 10;
+    o->max_string = 64 << 10;
+}
+
+static size_t clamp_table(size_t max) { return max > HPACK_TABLE_CAP ? HPACK_TABLE_CAP : max; }
+
+hpack_decoder *hpack_decoder_new(const hpack_opts *opts, int synced)
+{
+    hpack_decoder *d = gw_calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    if (opts)
+        d->o = *opts;
+    else
+        hpack_opts_default(&d->o);
+    d->limit = clamp_table(d->o.max_table_size);
+    hpack_dyn_init(&d->t, d->limit);
+    d->older_unknown = !synced;
+    return d;
+}
+
+static void scratch_free(hpack_decoder *d)
+{
+    chunk *c = d->chunks;
+    while (c) {
+        chunk *next = c->next;
+        gw_free(c);
+        c = next;
+    }
+    d->chunks = d->cur = NULL;
+}
+
+void hpack_decoder_del(hpack_decoder *d)
+{
+    if (!d)
+        return;
+    hpack_dyn_free(&d->t);
+    scratch_free(d);
+    gw_free(d);
+}
+
+/* Sync is provable once no entry older than the capture can still be in the table: the known
+ * entries leave no room for one, or one of them was evicted (older entries go first). */
+static void check_resync(hpack_decoder *d, uint64_t evictions_before)
+{
+    if (d->older_unknown && (d->t.size + HPACK_ENTRY_OVERHEAD > d->t.max ||
+                             d->t.evictions != evictions_before))
+        d->older_unknown = 0;
+}
+
+void hpack_decoder_set_max_table_size(hpack_decoder *d, size_t max)
+{
+    d->limit = clamp_table(max);
+    if (d->t.max > d->limit) {
+        uint64_t ev = d->t.evictions;
+        hpack_dyn_set_max(&d->t, d->limit);
+        check_resync(d, ev);
+    }
+}
+
+void hpack_decoder_desync(hpack_decoder *d)
+{
+    /* Blocks we missed inserted entries newer than ours, so even our entries' indexes moved. */
+    hpack_dyn_clear(&d->t);
+    d->older_unknown = 1;
+}
+
+const hpack_dyn *hpack_decoder_table(const hpack_decoder *d) { return &d->t; }
+
+int hpack_decoder_synced(const hpack_decoder *d)
+{
+    return !d->older_unknown && d->t.unknown_names == 0;
+}
+
+/* Scratch: strings handed to the callback stay valid until the next call, so they are never
+ * moved; chunks are chained, and merged into one at the start of the next block. */
+static void scratch_reset(hpack_decoder *d)
+{
+    if (d->chunks && d->chunks->next) {
+        size_t total = 0;
+        for (chunk *c = d->chunks; c; c = c->next)
+            total += c->cap;
+        scratch_free(d);
+        chunk *c = gw_malloc(sizeof *c + total);
+        if (c) { /* on failure the next reservation tries again, smaller */
+            c->next = NULL;
+            c->cap = total;
+            d->chunks = c;
+        }
+    }
+    for (chunk *c = d->chunks; c; c = c->next)
+        c->used = 0;
+    d->cur = d->chunks;
+}
+
+static char *scratch_reserve(hpack_decoder *d, size_t n)
+{
+    chunk *last = NULL;
+    for (chunk *c = d->cur; c; c = c->next) {
+        if (c->cap - c->used >= n) {
+            d->cur = c;
+            return c->data + c->used;
+        }
+        last = c;
+    }
+    if (!last)
+        for (last = d->chunks; last && last->next; last = last->next)
+            ;
+    size_t cap = n > SCRATCH_MIN ? n : SCRATCH_MIN;
+    if (last && last->cap * 2 > cap)
+        cap = last->cap * 2; /* geometric: few chunks per block */
+    chunk *c = gw_malloc(sizeof *c + cap);
+    if (!c)
+        return NULL;
+    c->next = NULL;
+    c->cap = cap;
+    c->used = 0;
+    if (last)
+        last->next = c;
+    else
+        d->chunks = c;
+    d->cur = c;
+    return c->data;
+}
+
+/* Commits n octets (plus a NUL already written) of the last reservation. */
+static void scratch_commit(hpack_decoder *d, size_t n) { d->cur->used += n + 1; }
+
+static const char *scratch_copy(hpack_decoder *d, const char *s, size_t n)
+{
+    char *p = scratch_reserve(d, n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = 0;
+    scratch_commit(d, n);
+    return p;
+}
+
+/* RFC 7541 5.1: an N-bit prefix integer. Values over 2^32-1 and more than 5 continuation octets
+ * (a shift past 28) are rejected, as nghttp2 does.
+ *   +---+---+---+---+---+---+---+---+
+ *   | ? | ? | ? | 1   1   1   1   1 |   prefix all ones: continuation follows
+ *   | 1 |    Value-(2^N-1) LSB      |   7 bits each, least significant first
+ *   | 0 |    Value-(2^N-1) MSB      |
+ */
+static int read_int(gw_cur *c, unsigned nbits, uint32_t *out, const char **why)
+{
+    uint32_t mask = (1u << nbits) - 1;
+    uint8_t b = gw_cur_u8(c);
+    uint64_t v = b & mask;
+    if (!gw_cur_ok(c))
+        goto truncated;
+    if (v == mask) {
+        for (unsigned shift = 0;; shift += 7) {
+            b = gw_cur_u8(c);
+            if (!gw_cur_ok(c))
+                goto truncated;
+            if (shift > 28) {
+                *why = "integer overflow";
+                return GW_EPARSE;
+            }
+            v += (uint64_t)(b & 0x7f) << shift;
+            if (v > UINT32_MAX) {
+                *why = "integer overflow";
+                return GW_EPARSE;
+            }
+            if (!(b & 0x80))
+                break;
+        }
+    }
+    *out = (uint32_t)v;
+    return 0;
+truncated:
+    *why = "truncated integer";
+    return GW_EPARSE;
+}
+
+/* RFC 7541 5.2: a string literal into scratch.
+ *   +---+---+---+---+---+---+---+---+
+ *   | H |    String Length (7+)     |
+ *   +---+---------------------------+
+ *   |  String Data (Length octets)  |
+ */
+static int read_str(hpack_decoder *d, gw_cur *c, const char **s, size_t *len, uint8_t *huff,
+                    uint32_t *wire, const char **why)
+{
+    uint32_t n;
+    int h = gw_cur_left(c) > 0 && (*c->p & 0x80);
+    int rv = read_int(c, 7, &n, why);
+    if (rv < 0)
+        return rv;
+    if (n > d->o.max_string) {
+        *why = "string over the limit";
+        return GW_ECAP;
+    }
+    const uint8_t *src = gw_cur_bytes(c, n);
+    if (!src) {
+        *why = "truncated string";
+        return GW_EPARSE;
+    }
+    *huff = (uint8_t)h;
+    *wire = n;
+    if (!h) {
+        *s = scratch_copy(d, (const char *)src, n);
+        *len = n;
+    } else {
+        /* Codes are at least 5 bits: at most 8n/5 symbols. */
+        size_t cap = (size_t)n * 8 / 5;
+        if (cap > d->o.max_string)
+            cap = d->o.max_string;
+        char *p = scratch_reserve(d, cap + 1);
+        if (!p) {
+            *why = "out of memory";
+            return GW_ENOMEM;
+        }
+        ptrdiff_t got = hpack_huff_decode_why(src, n, (uint8_t *)p, cap, why);
+        if (got < 0) {
+            if (got == GW_ECAP)
+                *why = "string over the limit";
+            return (int)got;
+        }
+        p[got] = 0;
+        scratch_commit(d, (size_t)got);
+        *s = p;
+        *len = (size_t)got;
+    }
+    if (!*s) {
+        *why = "out of memory";
+        return GW_ENOMEM;
+    }
+    return 0;
+}
+
+/* Resolves an index (RFC 7541 2.3.3) into f's name (and value when want_value). */
+static int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack_field *f,
+                  const char **why)
+{
+    if (index == 0) {
+        *why = "index 0";
+        return GW_EPARSE;
+    }
+    if (index <= 61) {
+        f->name = hpack_static_name(index);
+        f->name_len = strlen(f->name);
+        if (want_value) {
+            f->value = hpack_static_value(index);
+            f->value_len = strlen(f->value);
+        }
+        return 0;
+    }
+    const hpack_entry *e = hpack_dyn_get(&d->t, (size_t)index - 61);
+    if (!e) {
+        if (!d->older_unknown) {
+            *why = "index beyond the table";
+            return GW_EPARSE;
+        }
+        f->name = "";
+        f->unknown_name = 1;
+        if (want_value) {
+            f->value = "";
+            f->unknown_value = 1;
+        }
+        return 0;
+    }
+    /* Copied: a later insertion in this block may evict the entry. */
+    if (e->name_unknown) {
+        f->name = "";
+        f->unknown_name = 1;
+    } else {
+        f->name = scratch_copy(d, e->name, e->name_len);
+        f->name_len = e->name_len;
+    }
+    if (want_value) {
+        f->value = scratch_copy(d, e->value, e->value_len);
+        f->value_len = e->value_len;
+    }
+    if (!f->name || (want_value && !f->value)) {
+        *why = "out of memory";
+        return GW_ENOMEM;
+    }
+    return 0;
+}
+
+int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field_cb cb, void *u,
+                       const char **why)
+{
+    const char *w = NULL;
+    int rv = 0, stopped = 0, fields = 0;
+    size_t list = 0;
+    gw_cur c = gw_cur_make(p, n);
+    scratch_reset(d);
+    while (gw_cur_left(&c) > 0) {
+        uint8_t b = *c.p;
+        uint32_t index;
+        if ((b & 0xe0) == 0x20) {
+            /* 6.3 Dynamic Table Size Update: 001 + 5-bit max size, only before the first field
+             * (RFC 7541 4.2). */
+            if (fields) {
+                w = "table size update after a field";
+                rv = GW_EPARSE;
+                goto out;
+            }
+            if ((rv = read_int(&c, 5, &index, &w)) < 0)
+                goto out;
+            if (index > d->limit) {
+                w = "table size update over the limit";
+                rv = GW_EPARSE;
+                goto out;
+            }
+            uint64_t ev = d->t.evictions;
+            hpack_dyn_set_max(&d->t, index);
+            check_resync(d, ev);
+            continue;
+        }
+        fields++;
+        hpack_field f;
+        memset(&f, 0, sizeof f);
+        unsigned nbits;
+        if (b & 0x80) {
+            f.rep = HPACK_INDEXED; /* 6.1: 1 + 7-bit index */
+            nbits = 7;
+        } else if (b & 0x40) {
+            f.rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
+            nbits = 6;
+        } else if (b & 0x10) {
+            f.rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
+            nbits = 4;
+        } else {
+            f.rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
+            nbits = 4;
+        }
+        if ((rv = read_int(&c, nbits, &index, &w)) < 0)
+            goto out;
+        if (f.rep == HPACK_INDEXED) {
+            f.index = index;
+            if ((rv = lookup(d, index, 1, &f, &w)) < 0)
+                goto out;
+        } else {
+            if (index == 0) {
+                f.rep++; /* the New Name variant follows each Indexed Name one in the enum */
+                if ((rv = read_str(d, &c, &f.name, &f.name_len, &f.name_huff, &f.name_wire,
+                                   &w)) < 0)
+                    goto out;
+            } else {
+                f.index = index;
+                if ((rv = lookup(d, index, 0, &f, &w)) < 0)
+                    goto out;
+            }
+            if ((rv = read_str(d, &c, &f.value, &f.value_len, &f.value_huff, &f.value_wire,
+                               &w)) < 0)
+                goto out;
+        }
+        /* RFC 9113 6.5.2: name + value + 32 per field. */
+        list += f.name_len + f.value_len + HPACK_ENTRY_OVERHEAD;
+        if (list > d->o.max_header_list) {
+            w = "header list over the limit";
+            rv = GW_ECAP;
+            goto out;
+        }
+        if (f.rep == HPACK_INC_INDEXED_NAME || f.rep == HPACK_INC_NEW_NAME) {
+            uint64_t ev = d->t.evictions;
+            if ((rv = hpack_dyn_insert(&d->t, f.name, f.name_len, f.value, f.value_len,
+                                       f.unknown_name)) < 0) {
+                w = "out of memory";
+                goto out;
+            }
+            check_resync(d, ev);
+        }
+        /* After the callback asks to stop we still decode, silently: later blocks need the
+         * table this one builds. */
+        if (!stopped && cb && cb(u, &f) != 0)
+            stopped = 1;
+    }
+out:
+    if (rv < 0) {
+        hpack_decoder_desync(d);
+        if (stopped)
+            rv = 0; /* the caller was done with this block; the decoder is now unsynced */
+    }
+    if (why)
+        *why = rv < 0 ? w : NULL;
+    return rv;
+}

@@ -1,0 +1,893 @@
+/* view_pb: schemaless protobuf renderers (text, short, JSON, tree) over pb_walk_raw. The
+ * guessing lives in pb_wire; this file only formats. Buffer errors stop the walk (visitor
+ * returns nonzero) and are returned as they are. */
+#include "view/view_pb.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/gw_cur.h"
+#include "common/gw_err.h"
+#include "common/gw_mem.h"
+
+/* Matches pb_wire's own hard limit; the JSON renderer recurses by itself and needs its own. */
+#define VIEW_PB_DEPTH_HARD 200
+#define JSON_SAFE_INT 9007199254740992ull /* 2^53: larger integers lose precision in doubles */
+/* Hints stay hints: packed lists in comments and tree lines show this many values, the tree shows
+ * this many value bytes (in hex and as a string), as Wireshark cuts long labels. Without it the
+ * tree of a deeply nested message repeats every level's bytes and grows as size x depth. */
+#define LIST_MAX 32
+#define TREE_BYTES_MAX 64
+
+static int clamp_depth(const pb_opts *o)
+{
+    int d = o ? o->max_depth : 32;
+    if (d < 0)
+        return 0;
+    return d > VIEW_PB_DEPTH_HARD ? VIEW_PB_DEPTH_HARD : d;
+}
+
+static int put(gw_buf *b, const char *s) { return gw_buf_append(b, s, strlen(s)); }
+
+static int spaces(gw_buf *b, int n)
+{
+    static const char sp[] = "                                ";
+    int rc = 0;
+    while (n > 0 && !rc) {
+        int k = n > 32 ? 32 : n;
+        rc = gw_buf_append(b, sp, (size_t)k);
+        n -= k;
+    }
+    return rc;
+}
+
+static int hex(gw_buf *b, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[128];
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        tmp[k++] = digits[p[i] >> 4];
+        tmp[k++] = digits[p[i] & 15];
+        if (k == sizeof tmp) {
+            rc = gw_buf_append(b, tmp, k);
+            k = 0;
+        }
+    }
+    return rc ? rc : gw_buf_append(b, tmp, k);
+}
+
+/* protoc's CEscape: \n \r \t \" \' \\, other bytes outside 0x20..0x7e as three octal digits. */
+static int cescape(gw_buf *b, const uint8_t *p, size_t n)
+{
+    int rc = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t c = p[i];
+        const char *esc = NULL;
+        char oct[5];
+        switch (c) {
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '"': esc = "\\\""; break;
+        case '\'': esc = "\\'"; break;
+        case '\\': esc = "\\\\"; break;
+        default:
+            if (c < 0x20 || c >= 0x7f) {
+                snprintf(oct, sizeof oct, "\\%03o", c);
+                esc = oct;
+            }
+        }
+        if (!esc)
+            continue;
+        rc = gw_buf_append(b, p + run, i - run);
+        if (!rc)
+            rc = put(b, esc);
+        run = i + 1;
+    }
+    return rc ? rc : gw_buf_append(b, p + run, n - run);
+}
+
+/* Length of the valid UTF-8 sequence (2-4 bytes) starting at s[0], or 0. */
+static size_t utf8_len(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+int view_json_string(gw_buf *out, const char *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s;
+    int rc = gw_buf_putc(out, '"');
+    size_t run = 0, i = 0;
+    while (i < n && !rc) {
+        uint8_t c = p[i];
+        char esc[8];
+        size_t adv = 1;
+        esc[0] = 0;
+        if (c == '"' || c == '\\') {
+            snprintf(esc, sizeof esc, "\\%c", c);
+        } else if (c < 0x20 || c == 0x7f) {
+            switch (c) {
+            case '\b': snprintf(esc, sizeof esc, "\\b"); break;
+            case '\f': snprintf(esc, sizeof esc, "\\f"); break;
+            case '\n': snprintf(esc, sizeof esc, "\\n"); break;
+            case '\r': snprintf(esc, sizeof esc, "\\r"); break;
+            case '\t': snprintf(esc, sizeof esc, "\\t"); break;
+            default: snprintf(esc, sizeof esc, "\\u%04x", c);
+            }
+        } else if (c >= 0x80) {
+            adv = utf8_len(p + i, n - i);
+            if (!adv) {
+                snprintf(esc, sizeof esc, "\\u%04x", c);
+                adv = 1;
+            }
+        }
+        if (esc[0]) {
+            rc = gw_buf_append(out, p + run, i - run);
+            if (!rc)
+                rc = put(out, esc);
+            run = i + adv;
+        }
+        i += adv;
+    }
+    if (!rc)
+        rc = gw_buf_append(out, p + run, n - run);
+    return rc ? rc : gw_buf_putc(out, '"');
+}
+
+int view_base64(gw_buf *out, const uint8_t *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char tmp[128];
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        tmp[k++] = tab[v >> 18 & 63];
+        tmp[k++] = tab[v >> 12 & 63];
+        tmp[k++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        tmp[k++] = i + 2 < n ? tab[v & 63] : '=';
+        if (k == sizeof tmp) {
+            rc = gw_buf_append(out, tmp, k);
+            k = 0;
+        }
+    }
+    return rc ? rc : gw_buf_append(out, tmp, k);
+}
+
+/* The shortest %g form that reads back to the same float or double, with ".0" added to whole
+ * numbers so that a float never reads like an integer. cap >= 32. */
+static void fmt_real(char *buf, size_t cap, double d, int is_float)
+{
+    for (int prec = 1; prec <= (is_float ? 9 : 17); prec++) {
+        snprintf(buf, cap, "%.*g", prec, d);
+        if (is_float ? strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".eEin"))
+        strcat(buf, ".0");
+}
+
+/* A packed value in a comment or tree line; past LIST_MAX only counted. */
+static int list_item(gw_buf *o, size_t *items, uint64_t u)
+{
+    int rc = 0;
+    if (*items < LIST_MAX)
+        rc = gw_buf_printf(o, "%s%" PRIu64, *items ? ", " : "", u);
+    (*items)++;
+    return rc;
+}
+
+static int list_end(gw_buf *o, size_t items)
+{
+    int rc = items > LIST_MAX ? gw_buf_printf(o, ", ... (%zu values)", items) : 0;
+    return rc ? rc : put(o, "]\n");
+}
+
+/* The bytes of a field after its tag (value bytes for VARINT/I32/I64). */
+static size_t tag_len(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && i < 10 && (p[i] & 0x80))
+        i++;
+    return i < n ? i + 1 : n;
+}
+
+/* ---- text (protoc --decode_raw) ---- */
+
+typedef struct text_ctx {
+    gw_buf *out;
+    int indent;
+    size_t items; /* of the packed list being printed */
+    int err;
+} text_ctx;
+
+static int text_line_start(text_ctx *t, const pb_value *v)
+{
+    int rc = spaces(t->out, t->indent + 2 * v->depth);
+    return rc ? rc : gw_buf_printf(t->out, "%" PRIu32, v->f->number);
+}
+
+static int text_field(void *u, const pb_value *v)
+{
+    text_ctx *t = u;
+    gw_buf *o = t->out;
+    const pb_field *f = v->f;
+    char num[40];
+    int rc = 0;
+    if (v->packed_item) {
+        rc = list_item(o, &t->items, f->u);
+        goto out;
+    }
+    rc = text_line_start(t, v);
+    if (rc)
+        goto out;
+    switch (v->kind) {
+    case PB_KIND_VARINT:
+        rc = gw_buf_printf(o, ": %" PRIu64, f->u);
+        if (!rc && f->u >= (1ull << 63))
+            rc = gw_buf_printf(o, "  # int64 %" PRId64, (int64_t)f->u);
+        else if (!rc && v->zigzag_better)
+            rc = gw_buf_printf(o, "  # zigzag %" PRId64, v->sval);
+        break;
+    case PB_KIND_I32:
+        rc = gw_buf_printf(o, ": 0x%08" PRIx32, (uint32_t)f->u);
+        if (!rc && v->float_plausible) {
+            fmt_real(num, sizeof num, v->dval, 1);
+            rc = gw_buf_printf(o, "  # float %s", num);
+        }
+        break;
+    case PB_KIND_I64:
+        rc = gw_buf_printf(o, ": 0x%016" PRIx64, f->u);
+        if (!rc && v->float_plausible) {
+            fmt_real(num, sizeof num, v->dval, 0);
+            rc = gw_buf_printf(o, "  # double %s", num);
+        }
+        break;
+    default: { /* STRING, BYTES */
+        int ascii = 1;
+        for (size_t i = 0; i < (size_t)f->u; i++)
+            ascii &= f->bytes[i] < 0x80;
+        rc = put(o, ": \"");
+        if (!rc)
+            rc = cescape(o, f->bytes, (size_t)f->u);
+        if (!rc)
+            rc = gw_buf_putc(o, '"');
+        if (!rc && v->kind == PB_KIND_STRING && !ascii) {
+            rc = put(o, "  # ");
+            if (!rc)
+                rc = view_json_string(o, (const char *)f->bytes, (size_t)f->u);
+        }
+        if (!rc && v->kind == PB_KIND_STRING && v->ambiguous && f->u > 0)
+            rc = put(o, ascii ? "  # also parses as a message" : "; also parses as a message");
+    }
+    }
+    if (!rc)
+        rc = gw_buf_putc(o, '\n');
+out:
+    t->err = rc;
+    return rc != 0;
+}
+
+static int text_enter(void *u, const pb_value *v)
+{
+    text_ctx *t = u;
+    int rc = text_line_start(t, v);
+    if (!rc && v->kind == PB_KIND_PACKED) {
+        rc = put(t->out, ": \"");
+        if (!rc)
+            rc = cescape(t->out, v->f->bytes, (size_t)v->f->u);
+        if (!rc)
+            rc = put(t->out, "\"  # packed [");
+        t->items = 0;
+    } else if (!rc) {
+        rc = put(t->out, " {\n");
+    }
+    t->err = rc;
+    return rc != 0;
+}
+
+static int text_leave(void *u, const pb_value *v)
+{
+    text_ctx *t = u;
+    int rc;
+    if (v->kind == PB_KIND_PACKED) {
+        rc = list_end(t->out, t->items);
+    } else {
+        rc = spaces(t->out, t->indent + 2 * v->depth);
+        if (!rc)
+            rc = put(t->out, "}\n");
+    }
+    t->err = rc;
+    return rc != 0;
+}
+
+int view_pb_text(gw_buf *out, const uint8_t *p, size_t n, int indent, const pb_opts *o)
+{
+    text_ctx t = {out, indent < 0 ? 0 : indent, 0, 0};
+    pb_visitor vis = {&t, text_field, text_enter, text_leave};
+    size_t bad = 0;
+    int rc = pb_walk_raw(p, n, o, &vis, &bad);
+    if (rc == 1)
+        return t.err;
+    if (rc == GW_EPARSE) {
+        rc = spaces(out, t.indent);
+        if (!rc)
+            rc = gw_buf_printf(out, "# not a protobuf message from offset %zu\n", bad);
+    }
+    return rc;
+}
+
+/* ---- short (one line) ---- */
+
+typedef struct short_ctx {
+    gw_buf *out;
+    size_t start;
+    size_t max; /* 0: no limit */
+    int first;
+    int err;
+} short_ctx;
+
+/* How many input bytes of a string or bytes field are worth rendering: enough to pass max. */
+static size_t short_room(const short_ctx *s, size_t n)
+{
+    if (!s->max)
+        return n;
+    size_t used = s->out->len - s->start;
+    size_t room = used >= s->max ? 1 : s->max - used + 1;
+    return n < room ? n : room;
+}
+
+static int short_over(const short_ctx *s) { return s->max && s->out->len - s->start > s->max; }
+
+static int short_sep(short_ctx *s, const pb_value *v)
+{
+    int rc = 0;
+    if (!s->first)
+        rc = put(s->out, ", ");
+    s->first = 0;
+    if (!rc && !v->packed_item)
+        rc = gw_buf_printf(s->out, "%" PRIu32 ": ", v->f->number);
+    return rc;
+}
+
+static int short_field(void *u, const pb_value *v)
+{
+    short_ctx *s = u;
+    gw_buf *o = s->out;
+    const pb_field *f = v->f;
+    char num[40];
+    int rc = short_sep(s, v);
+    if (rc)
+        goto out;
+    switch (v->kind) {
+    case PB_KIND_VARINT:
+        rc = gw_buf_printf(o, "%" PRIu64, f->u);
+        break;
+    case PB_KIND_I32:
+    case PB_KIND_I64:
+        if (v->float_plausible) {
+            fmt_real(num, sizeof num, v->dval, v->kind == PB_KIND_I32);
+            rc = put(o, num);
+        } else if (v->kind == PB_KIND_I32) {
+            rc = gw_buf_printf(o, "0x%08" PRIx32, (uint32_t)f->u);
+        } else {
+            rc = gw_buf_printf(o, "0x%016" PRIx64, f->u);
+        }
+        break;
+    case PB_KIND_STRING:
+        rc = view_json_string(o, (const char *)f->bytes, short_room(s, (size_t)f->u));
+        break;
+    default:
+        rc = gw_buf_putc(o, '<');
+        if (!rc)
+            rc = hex(o, f->bytes, short_room(s, (size_t)f->u));
+        if (!rc)
+            rc = gw_buf_putc(o, '>');
+    }
+out:
+    s->err = rc;
+    return rc != 0 || short_over(s);
+}
+
+static int short_enter(void *u, const pb_value *v)
+{
+    short_ctx *s = u;
+    int rc = short_sep(s, v);
+    if (!rc)
+        rc = gw_buf_putc(s->out, v->kind == PB_KIND_PACKED ? '[' : '{');
+    s->first = 1;
+    s->err = rc;
+    return rc != 0 || short_over(s);
+}
+
+static int short_leave(void *u, const pb_value *v)
+{
+    short_ctx *s = u;
+    int rc = gw_buf_putc(s->out, v->kind == PB_KIND_PACKED ? ']' : '}');
+    s->first = 0;
+    s->err = rc;
+    return rc != 0 || short_over(s);
+}
+
+int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
+{
+    short_ctx s = {out, out->len, max, 1, 0};
+    pb_visitor vis = {&s, short_field, short_enter, short_leave};
+    size_t bad = 0;
+    int rc = gw_buf_putc(out, '{');
+    if (rc)
+        return rc;
+    rc = pb_walk_raw(p, n, NULL, &vis, &bad);
+    if (rc == 1 && s.err)
+        return s.err;
+    if (rc == GW_EPARSE && bad == 0) {
+        out->len = s.start;
+        rc = gw_buf_printf(out, "<%zu bytes, not protobuf>", n);
+    } else if (rc == GW_EPARSE) {
+        rc = gw_buf_printf(out, "%s<not protobuf from offset %zu>}", s.first ? "" : ", ", bad);
+    } else if (rc == 0) {
+        rc = gw_buf_putc(out, '}');
+    } else {
+        rc = 0; /* stopped at max: cut below */
+    }
+    if (!rc && short_over(&s)) {
+        size_t keep = s.start + (max >= 3 ? max - 3 : 0);
+        while (keep > s.start && (out->data[keep] & 0xc0) == 0x80)
+            keep--; /* never split a UTF-8 character */
+        out->len = keep;
+        rc = gw_buf_append(out, "...", max >= 3 ? 3 : max);
+    }
+    return rc;
+}
+
+/* ---- JSON ---- */
+
+/* One field as the walk classifies it, captured by stopping the walk at its first event. */
+typedef struct probe {
+    pb_field f;
+    pb_value v; /* v.f is not kept valid; use f */
+    int got;
+} probe;
+
+static int probe_cb(void *u, const pb_value *v)
+{
+    probe *pr = u;
+    pr->f = *v->f;
+    pr->v = *v;
+    pr->got = 1;
+    return 1;
+}
+
+/* Classify the first field of p[0..n) with `budget` levels of nesting left. Returns its size
+ * (for a group: through the end tag) or GW_EPARSE. Only that field is looked at: the walk stops
+ * at its first event, so a nested message is never walked here. */
+static ptrdiff_t probe_field(const uint8_t *p, size_t n, int budget, probe *pr)
+{
+    pb_opts o = {budget};
+    pb_visitor vis = {pr, probe_cb, probe_cb, NULL};
+    pr->got = 0;
+    (void)pb_walk_raw(p, n, &o, &vis, NULL);
+    return pr->got ? (ptrdiff_t)pr->f.size : GW_EPARSE;
+}
+
+typedef struct json_ctx {
+    gw_buf *out;
+    int max_depth;
+} json_ctx;
+
+typedef struct field_ref {
+    uint32_t number;
+    size_t off;
+} field_ref;
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const field_ref *x = a, *y = b;
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int json_uint(gw_buf *o, uint64_t u)
+{
+    return gw_buf_printf(o, u <= JSON_SAFE_INT ? "%" PRIu64 : "\"%" PRIu64 "\"", u);
+}
+
+static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth);
+
+static int json_value(json_ctx *j, const probe *pr, int depth)
+{
+    gw_buf *o = j->out;
+    const pb_field *f = &pr->f;
+    int rc = 0;
+    switch (pr->v.kind) {
+    case PB_KIND_VARINT:
+    case PB_KIND_I32:
+    case PB_KIND_I64:
+        return json_uint(o, f->u);
+    case PB_KIND_STRING:
+        return view_json_string(o, (const char *)f->bytes, (size_t)f->u);
+    case PB_KIND_BYTES:
+        rc = gw_buf_putc(o, '"');
+        if (!rc)
+            rc = view_base64(o, f->bytes, (size_t)f->u);
+        return rc ? rc : gw_buf_putc(o, '"');
+    case PB_KIND_MESSAGE:
+    case PB_KIND_GROUP: /* f->bytes/u are the group's contents */
+        return json_message(j, f->bytes, (size_t)f->u, depth + 1);
+    case PB_KIND_PACKED: {
+        gw_cur c = gw_cur_make(f->bytes, (size_t)f->u);
+        int first = 1;
+        rc = gw_buf_putc(o, '[');
+        while (!rc && gw_cur_left(&c) > 0) {
+            uint64_t u = gw_cur_varint(&c);
+            if (!gw_cur_ok(&c))
+                break;
+            if (!first)
+                rc = gw_buf_putc(o, ',');
+            if (!rc)
+                rc = json_uint(o, u);
+            first = 0;
+        }
+        return rc ? rc : gw_buf_putc(o, ']');
+    }
+    }
+    return put(o, "null");
+}
+
+/* Objects with keys in ascending field-number order and repeated numbers as arrays. Fields come
+ * on the wire almost always in number order, so the common case needs no memory: runs of equal
+ * numbers are the arrays. Otherwise we sort (number, offset) pairs, one allocation per message. */
+static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth)
+{
+    gw_buf *o = j->out;
+    int budget = j->max_depth - depth;
+    size_t pos = 0, count = 0;
+    uint32_t prev = 0;
+    int sorted = 1, rc = 0;
+    field_ref *refs = NULL;
+    probe cur, nxt;
+
+    while (pos < n) {
+        ptrdiff_t r = probe_field(p + pos, n - pos, budget, &cur);
+        if (r < 0)
+            break;
+        if (cur.f.number < prev)
+            sorted = 0;
+        prev = cur.f.number;
+        count++;
+        pos += (size_t)r;
+    }
+    size_t good = pos; /* fields end here; damage (if any) starts here */
+    if (good < n && count == 0) {
+        rc = put(o, "{\"_raw\":\"");
+        if (!rc)
+            rc = view_base64(o, p, n);
+        if (!rc)
+            rc = put(o, "\"}");
+        goto out;
+    }
+    if (!sorted) {
+        refs = gw_malloc(count * sizeof *refs);
+        if (!refs) {
+            rc = GW_ENOMEM;
+            goto out;
+        }
+        pos = 0;
+        for (size_t i = 0; i < count; i++) {
+            ptrdiff_t r = probe_field(p + pos, good - pos, budget, &cur);
+            refs[i].number = cur.f.number;
+            refs[i].off = pos;
+            pos += r > 0 ? (size_t)r : good - pos; /* r > 0: the first pass saw these fields */
+        }
+        qsort(refs, count, sizeof *refs, cmp_ref);
+    }
+
+    rc = gw_buf_putc(o, '{');
+    size_t idx = 0, off = 0;
+    int have = 0, in_array = 0, first_key = 1;
+    /* cur is the field to print, nxt the one after it (to know whether a run continues). */
+#define NEXT_FIELD(pr, ok)                                                                    \
+    do {                                                                                      \
+        size_t at_ = sorted ? off : (idx < count ? refs[idx].off : good);                     \
+        ptrdiff_t r_ = at_ < good ? probe_field(p + at_, good - at_, budget, (pr)) : -1;      \
+        (ok) = r_ > 0;                                                                        \
+        if (ok) {                                                                             \
+            off = at_ + (size_t)r_;                                                           \
+            idx++;                                                                            \
+        }                                                                                     \
+    } while (0)
+    NEXT_FIELD(&cur, have);
+    while (!rc && have) {
+        int more;
+        NEXT_FIELD(&nxt, more);
+        int same_next = more && nxt.f.number == cur.f.number;
+        if (!in_array) {
+            rc = gw_buf_printf(o, "%s\"%" PRIu32 "\":", first_key ? "" : ",", cur.f.number);
+            first_key = 0;
+            if (!rc && same_next) {
+                rc = gw_buf_putc(o, '[');
+                in_array = 1;
+            }
+        } else {
+            rc = gw_buf_putc(o, ',');
+        }
+        if (!rc)
+            rc = json_value(j, &cur, depth);
+        if (!rc && in_array && !same_next) {
+            rc = gw_buf_putc(o, ']');
+            in_array = 0;
+        }
+        cur = nxt;
+        have = more;
+    }
+#undef NEXT_FIELD
+    if (!rc && good < n) {
+        rc = gw_buf_printf(o, "%s\"_error\":\"not a protobuf message from offset %zu\",\"_rest\":\"",
+                           first_key ? "" : ",", good);
+        if (!rc)
+            rc = view_base64(o, p + good, n - good);
+        if (!rc)
+            rc = gw_buf_putc(o, '"');
+    }
+    if (!rc)
+        rc = gw_buf_putc(o, '}');
+out:
+    gw_free(refs);
+    return rc; /* on failure the partial output stays; the caller sees rc */
+}
+
+int view_pb_json(gw_buf *out, const uint8_t *p, size_t n, const pb_opts *o)
+{
+    json_ctx j = {out, clamp_depth(o)};
+    return json_message(&j, p, n, 0);
+}
+
+/* ---- tree (Wireshark-like) ---- */
+
+typedef struct tree_ctx {
+    gw_buf *out;
+    const uint8_t *base;
+    int indent;
+    size_t items;
+    int err;
+} tree_ctx;
+
+static const char *wire_type_name(int wt)
+{
+    switch (wt) {
+    case PB_WT_VARINT: return "varint";
+    case PB_WT_I64: return "64-bit";
+    case PB_WT_LEN: return "Length-delimited";
+    case PB_WT_SGROUP: return "Start group (deprecated)";
+    case PB_WT_EGROUP: return "End group (deprecated)";
+    case PB_WT_I32: return "32-bit";
+    }
+    return "unknown";
+}
+
+static int tree_line(tree_ctx *t, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int tree_line(tree_ctx *t, int level, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    int rc = spaces(t->out, 4 * level);
+    if (rc)
+        return rc;
+    va_start(ap, fmt);
+    int k = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return GW_EINVAL;
+    /* Our formats are short; anything long goes through the buffer directly by the caller. */
+    rc = gw_buf_append(t->out, small, (size_t)k < sizeof small ? (size_t)k : sizeof small - 1);
+    return rc ? rc : gw_buf_putc(t->out, '\n');
+}
+
+/* "Field(N):" and the tag lines. Returns the level of the field's children. */
+static int tree_head(tree_ctx *t, const pb_value *v, int *rc)
+{
+    const pb_field *f = v->f;
+    int level = t->indent + 1 + 2 * v->depth;
+    const uint8_t *tag = t->base + f->offset;
+    *rc = tree_line(t, level, "Field(%" PRIu32 "):", f->number);
+    if (!*rc)
+        *rc = tree_line(t, level + 1, "[Field Name: <UNKNOWN>]");
+    if (*rc)
+        return level + 1;
+    if (!(tag[0] & 0x80)) {
+        char nb[10], wb[10];
+        uint8_t b = tag[0];
+        for (int i = 0, k = 0; i < 8; i++, k++) {
+            if (i == 4) {
+                nb[k] = wb[k] = ' ';
+                k++;
+            }
+            int bit = b >> (7 - i) & 1;
+            nb[k] = i >= 1 && i <= 4 ? (char)('0' + bit) : '.';
+            wb[k] = i >= 5 ? (char)('0' + bit) : '.';
+        }
+        nb[9] = wb[9] = 0;
+        *rc = tree_line(t, level + 1, "%s = Field Number: %" PRIu32, nb, f->number);
+        if (!*rc)
+            *rc = tree_line(t, level + 1, "%s = Wire Type: %s (%d)", wb,
+                            wire_type_name(f->wire_type), f->wire_type);
+    } else {
+        *rc = tree_line(t, level + 1, "Field Number: %" PRIu32, f->number);
+        if (!*rc)
+            *rc = tree_line(t, level + 1, "Wire Type: %s (%d)", wire_type_name(f->wire_type),
+                            f->wire_type);
+    }
+    return level + 1;
+}
+
+/* "Value Length" (LEN only) and "Value: <hex>" */
+static int tree_value(tree_ctx *t, int level, const pb_field *f)
+{
+    const uint8_t *vb;
+    size_t vn;
+    int rc = 0;
+    if (f->wire_type == PB_WT_LEN) {
+        vb = f->bytes;
+        vn = (size_t)f->u;
+        rc = tree_line(t, level, "Value Length: %zu", vn);
+    } else {
+        const uint8_t *p = t->base + f->offset;
+        size_t tl = tag_len(p, f->size);
+        vb = p + tl;
+        vn = f->size - tl;
+    }
+    if (!rc)
+        rc = spaces(t->out, 4 * level);
+    if (!rc)
+        rc = put(t->out, "Value: ");
+    if (!rc)
+        rc = hex(t->out, vb, vn < TREE_BYTES_MAX ? vn : TREE_BYTES_MAX);
+    if (!rc && vn > TREE_BYTES_MAX)
+        rc = put(t->out, "...");
+    return rc ? rc : gw_buf_putc(t->out, '\n');
+}
+
+static int tree_field(void *u, const pb_value *v)
+{
+    tree_ctx *t = u;
+    const pb_field *f = v->f;
+    char num[40];
+    int rc = 0;
+    if (v->packed_item) {
+        rc = list_item(t->out, &t->items, f->u);
+        goto out;
+    }
+    int level = tree_head(t, v, &rc);
+    if (!rc)
+        rc = tree_value(t, level, f);
+    if (rc)
+        goto out;
+    switch (v->kind) {
+    case PB_KIND_VARINT:
+        rc = tree_line(t, level, "[As uint64: %" PRIu64 "]", f->u);
+        if (!rc && f->u >= (1ull << 63))
+            rc = tree_line(t, level, "[As int64: %" PRId64 "]", (int64_t)f->u);
+        else if (!rc && v->zigzag_better)
+            rc = tree_line(t, level, "[As sint64 (zigzag): %" PRId64 "]", v->sval);
+        break;
+    case PB_KIND_I32:
+    case PB_KIND_I64:
+        rc = tree_line(t, level, "[As %s: %" PRIu64 "]", v->kind == PB_KIND_I32 ? "fixed32" : "fixed64",
+                       f->u);
+        if (!rc && v->float_plausible) {
+            fmt_real(num, sizeof num, v->dval, v->kind == PB_KIND_I32);
+            rc = tree_line(t, level, "[As %s: %s]", v->kind == PB_KIND_I32 ? "float" : "double", num);
+        }
+        break;
+    case PB_KIND_STRING:
+        rc = spaces(t->out, 4 * level);
+        if (!rc)
+            rc = put(t->out, "[As string: ");
+        if (!rc) {
+            size_t k = (size_t)f->u;
+            if (k > TREE_BYTES_MAX) {
+                k = TREE_BYTES_MAX;
+                while (k > 0 && (f->bytes[k] & 0xc0) == 0x80)
+                    k--; /* cut between characters */
+            }
+            rc = view_json_string(t->out, (const char *)f->bytes, k);
+            if (!rc && k < (size_t)f->u)
+                rc = put(t->out, "...");
+        }
+        if (!rc)
+            rc = put(t->out, "]\n");
+        if (!rc && v->ambiguous && f->u > 0)
+            rc = tree_line(t, level, "[Also parses as a message]");
+        break;
+    default:
+        break; /* bytes: the Value line says it all */
+    }
+out:
+    t->err = rc;
+    return rc != 0;
+}
+
+static int tree_enter(void *u, const pb_value *v)
+{
+    tree_ctx *t = u;
+    int rc = 0;
+    int level = tree_head(t, v, &rc);
+    if (!rc && v->kind == PB_KIND_GROUP)
+        rc = tree_line(t, level, "[As group]");
+    else if (!rc)
+        rc = tree_value(t, level, v->f);
+    if (rc)
+        goto out;
+    if (v->kind == PB_KIND_PACKED) {
+        rc = spaces(t->out, 4 * level);
+        if (!rc)
+            rc = put(t->out, "[As packed varints: ");
+        t->items = 0;
+    } else {
+        rc = tree_line(t, level, "Message: <UNKNOWN>");
+    }
+out:
+    t->err = rc;
+    return rc != 0;
+}
+
+static int tree_leave(void *u, const pb_value *v)
+{
+    tree_ctx *t = u;
+    int rc = v->kind == PB_KIND_PACKED ? list_end(t->out, t->items) : 0;
+    t->err = rc;
+    return rc != 0;
+}
+
+int view_pb_tree(gw_buf *out, const uint8_t *p, size_t n, int indent, const pb_opts *o)
+{
+    tree_ctx t = {out, p, indent < 0 ? 0 : indent, 0, 0};
+    pb_visitor vis = {&t, tree_field, tree_enter, tree_leave};
+    size_t bad = 0;
+    int rc = tree_line(&t, t.indent, "Message: <UNKNOWN>");
+    if (rc)
+        return rc;
+    rc = pb_walk_raw(p, n, o, &vis, &bad);
+    if (rc == 1)
+        return t.err;
+    if (rc == GW_EPARSE)
+        rc = tree_line(&t, t.indent + 1, "[Malformed: not a protobuf message from offset %zu]", bad);
+    return rc;
+}
