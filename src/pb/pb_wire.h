@@ -71,6 +71,28 @@ typedef struct pb_opts {
 } pb_opts;
 void pb_opts_default(pb_opts *o);
 
+/* Guessing rules of pb_walk_raw (a field's depth d: 0 at top level; "nesting allowed" means
+ * d + 1 <= max_depth; max_depth is clamped to 0..200 so recursion is always bounded):
+ *   VARINT: sval = zigzag decoding. zigzag_better when the value is odd, > 1 and < 2^32 (a small
+ *     negative sint; 1 is left alone, it is mostly true or an enum).
+ *   I32/I64: dval = the float/double. float_plausible when finite, not denormal, and either of
+ *     magnitude 1e-6..1e15 or exact in 4 significant digits; +0.0 counts, -0.0 does not.
+ *   LEN, first match wins:
+ *     empty -> STRING, ambiguous;
+ *     strict UTF-8 with no control characters but \t \n \r (no DEL, no C1) -> STRING, ambiguous
+ *       when nesting is allowed and it also parses as a message;
+ *     nesting allowed and it parses completely as a message -> MESSAGE (enter, fields at d + 1,
+ *       leave), ambiguous when all its fields are varints (then it also reads as packed);
+ *     nesting allowed and it splits into more than one minimally encoded varint -> PACKED
+ *       (enter, items as VARINT with packed_item = 1 at depth d + 1, leave), always ambiguous;
+ *     else BYTES.
+ *   SGROUP: nesting must be allowed and the group must close with the matching EGROUP, else the
+ *     walk fails. GROUP enter/leave get a field whose bytes/u are the group's contents and whose
+ *     size runs through the end tag.
+ * Offsets in the fields the walk hands out are from the start of the walked buffer. On
+ * GW_EPARSE, *bad_offset is the start of the first top-level field that could not be walked
+ * (for a damaged group: its start tag): everything before it was visited, nothing after. */
+
 /* 1 if p..n parses completely as a sequence of fields (with nested groups balanced). */
 int pb_is_message(const uint8_t *p, size_t n, int max_depth);
 /* Walk a message without a schema. Returns 0, 1 if the visitor stopped, or GW_EPARSE when the
