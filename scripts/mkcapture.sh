@@ -102,7 +102,9 @@ for i in "${!pairs[@]}"; do
   filter="${filter:+$filter or }tcp port $p"
 done
 
-td=(tcpdump -i "$iface" -n -s 0 -U --immediate-mode -Z root -w "$tmp/cap.pcap")
+# A large kernel buffer: 1 MB messages over lo come as 64 KiB segments faster than a small
+# buffer drains, and a dropped packet would be a gap in every test that uses the capture.
+td=(tcpdump -i "$iface" -n -s 0 -B 131072 -U --immediate-mode -Z root -w "$tmp/cap.pcap")
 [ -n "$linktype" ] && td+=(-y "$linktype")
 [ $nano -eq 1 ] && td+=(--time-stamp-precision=nano)
 "${td[@]}" "$filter" 2>"$tmp/tcpdump.log" &
