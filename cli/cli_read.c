@@ -140,7 +140,7 @@ int cli_read_main(int argc, char **argv, int live)
     dissect_opts_default(&dopts);
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+r:Vc:i:w:s:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:Vc:i:w:s:qh", longopts, NULL)) != -1) {
         uint64_t n, m;
         switch (opt) {
         case 'r': file = optarg; break;

@@ -23,7 +23,8 @@ void gw_buf_free(gw_buf *b)
 
 int gw_buf_reserve(gw_buf *b, size_t extra)
 {
-    if (extra > b->limit - b->len)
+    size_t limit = gw_buf_limit(b);
+    if (extra > limit - b->len)
         return GW_ECAP;
     size_t need = b->len + extra;
     if (need <= b->cap)
@@ -31,8 +32,8 @@ int gw_buf_reserve(gw_buf *b, size_t extra)
     size_t ncap = b->cap ? b->cap : 64;
     while (ncap < need)
         ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    if (ncap > b->limit && b->limit != SIZE_MAX)
-        ncap = need > b->limit ? need : b->limit;
+    if (ncap > limit)
+        ncap = need > limit ? need : limit;
     uint8_t *d = gw_realloc(b->data, ncap);
     if (!d)
         return GW_ENOMEM;

@@ -9,8 +9,11 @@ typedef struct gw_buf {
     uint8_t *data; /* owned by the buffer; NULL until the first append */
     size_t len;
     size_t cap;    /* allocated bytes */
-    size_t limit;  /* hard cap on len; 0 means SIZE_MAX */
+    size_t limit;  /* hard cap on len; 0 means none, so a zeroed gw_buf is a valid empty one */
 } gw_buf;
+
+/* The cap in force: limit, or SIZE_MAX when it is 0. */
+static inline size_t gw_buf_limit(const gw_buf *b) { return b->limit ? b->limit : SIZE_MAX; }
 
 void gw_buf_init(gw_buf *b, size_t limit);
 void gw_buf_free(gw_buf *b);

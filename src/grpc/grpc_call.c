@@ -52,6 +52,7 @@ typedef struct call_st {
     uint8_t trailers_seen;
     uint8_t lost;
     uint8_t normal_end;
+    int64_t rst_ts;      /* when RST_STREAM came; the call lingers for frames in flight */
     uint8_t web_text;
     uint8_t raw_resp; /* the response is not gRPC-framed (error status, other content-type) */
     size_t header_bytes;
@@ -69,8 +70,14 @@ struct grpc_conn {
     uint32_t closed[CLOSED_RING];
     unsigned nclosed, closed_pos;
     int client_dir;
+    unsigned nlinger;   /* calls reset and lingering (see on_rst) */
     gw_buf scratch; /* decompressed message, reused */
 };
+
+/* After RST_STREAM a call stays open this long (capture time) for the frames its peer had
+ * already sent: a client cancelling at its deadline crosses the server's DEADLINE_EXCEEDED
+ * trailers on the wire, and those trailers belong to the call. */
+#define RST_LINGER_NS (100 * 1000000LL)
 
 /* Context of one deframer feed or flush. */
 typedef struct msg_ctx {
@@ -417,6 +424,10 @@ static void flush_dir(call_st *cs, int d, const char *why)
 /* The call ends: callbacks, then everything it owns is freed. */
 static void finish(grpc_conn *g, call_st *cs)
 {
+    if (cs->rst_ts) {
+        cs->rst_ts = 0;
+        g->nlinger--;
+    }
     for (int d = REQ; d <= RESP; d++)
         if (grpc_deframer_pending(&cs->df[d])) {
             if (cs->c.rst_code < 0 && !cs->c.goaway)
@@ -514,6 +525,8 @@ static void maybe_finish(grpc_conn *g, call_st *cs)
     if (cs->ended[REQ] && cs->ended[RESP]) {
         cs->normal_end = 1;
         finish(g, cs);
+    } else if (cs->rst_ts && cs->ended[cs->c.rst_by_client ? RESP : REQ]) {
+        finish(g, cs); /* reset, and the other side has said its last word too */
     }
 }
 
@@ -861,10 +874,25 @@ static void on_rst(grpc_conn *g, const h2_frame_rec *fr, int fc)
         cs->c.t_end = fr->ts_ns;
         cs->c.last_pkt = fr->last_pkt;
     }
+    if (cs->rst_ts)
+        return; /* a second RST for a call already reset */
     cs->c.rst_code = fr->f.error_code;
     cs->c.rst_by_client = fc == 1;
     cs->normal_end = 1;
-    finish(g, cs);
+    cs->rst_ts = fr->ts_ns ? fr->ts_ns : 1;
+    g->nlinger++;
+    maybe_finish(g, cs);
+}
+
+/* End the reset calls whose linger is over (all of them when now is INT64_MAX). */
+static void end_lingering(grpc_conn *g, int64_t now)
+{
+    call_st *next;
+    for (call_st *cs = g->head; cs && g->nlinger; cs = next) {
+        next = cs->next;
+        if (cs->rst_ts && now - cs->rst_ts >= RST_LINGER_NS)
+            finish(g, cs);
+    }
 }
 
 static void on_goaway(grpc_conn *g, const h2_frame_rec *fr, int fc)
@@ -912,6 +940,8 @@ void grpc_conn_frame(grpc_conn *g, const h2_frame_rec *fr)
 {
     if (!g || !fr)
         return;
+    if (g->nlinger)
+        end_lingering(g, fr->ts_ns);
     int fc = sender_is_client(g, fr);
     if (fr->has_block && fr->block_type == H2_FRAME_HEADERS)
         on_headers(g, fr, fc);
@@ -935,9 +965,12 @@ void grpc_conn_skip(grpc_conn *g, int dir, uint64_t len)
     if (!g || len == 0)
         return;
     for (call_st *cs = g->head; cs; cs = cs->next) {
+        int cd = cs->client_dir >= 0 ? cs->client_dir : g->client_dir;
+        /* Bytes lost in a direction whose half of the call has ended cannot belong to it. */
+        if (cd >= 0 && cs->ended[dir == cd ? REQ : RESP])
+            continue;
         anomaly(cs, "bytes lost in capture");
         cs->lost = 1;
-        int cd = cs->client_dir >= 0 ? cs->client_dir : g->client_dir;
         for (int d = REQ; d <= RESP; d++) {
             if (cd >= 0 && (dir == cd) != (d == REQ))
                 continue;

@@ -306,13 +306,13 @@ int grpc_decompress(const char *encoding, const uint8_t *p, size_t n, gw_buf *ou
     size_t start = out->len;
     size_t allowed = out_allowed(n, max_out, max_ratio);
     /* Never let the caller's buffer limit be exceeded either. */
-    if (out->limit - out->len < allowed)
-        allowed = out->limit - out->len;
+    if (gw_buf_limit(out) - out->len < allowed)
+        allowed = gw_buf_limit(out) - out->len;
     int rc;
     if (!encoding)
         return GW_EUNSUPPORTED;
     /* The buffer's own growth (doubling) must not allocate past what we accept either. */
-    size_t saved_limit = out->limit;
+    size_t saved_limit = gw_buf_limit(out);
     if (allowed < saved_limit - start)
         out->limit = start + allowed;
     if (strcasecmp(encoding, "identity") == 0) {

@@ -111,7 +111,7 @@ struct h2_conn {
     /* Fields of the block being delivered; reused across blocks. */
     hpack_field *fields;
     size_t nfields, capfields;
-    int fields_oom, fields_unknown, saw_method;
+    int fields_oom, fields_unknown, saw_method, saw_status;
 };
 
 static const uint8_t empty_payload[1];
@@ -123,6 +123,7 @@ void h2_opts_default(h2_opts *o)
     o->max_header_block = 256 * 1024;
     o->max_continuations = 64;
     o->detect_max = 64 * 1024;
+    o->detect_budget = 4 * 1024 * 1024;
     o->detect_run = 3;
     o->force = 0;
     hpack_opts_default(&o->hpack);
@@ -247,6 +248,8 @@ static int collect(void *u, const hpack_field *f)
         h->fields_unknown = 1;
     if (f->name_len == 7 && memcmp(f->name, ":method", 7) == 0)
         h->saw_method = 1;
+    else if (f->name_len == 7 && memcmp(f->name, ":status", 7) == 0)
+        h->saw_status = 1;
     if (h->fields_oom)
         return 0; /* keep decoding: the table must stay in step even if we cannot show it */
     if (h->nfields == h->capfields) {
@@ -296,7 +299,7 @@ static void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint8_t *p,
     r->block_end_stream = d->blk_es;
     r->block_len = d->blk_total;
     h->nfields = 0;
-    h->fields_oom = h->fields_unknown = h->saw_method = 0;
+    h->fields_oom = h->fields_unknown = h->saw_method = h->saw_status = 0;
     if (d->blk_drop) {
         r->hpack_err = d->blk_err;
         r->hpack_why = d->blk_why;
@@ -317,10 +320,12 @@ static void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint8_t *p,
         r->nfields = h->nfields;
         r->hpack_unknown = h->fields_unknown;
     }
-    /* Request headers say who the client is, unless the handshake or the preface already did. */
-    if (h->saw_method && r->block_type == H2_FRAME_HEADERS && h->tc &&
+    /* Request headers say who the client is, response headers who the server is, unless the
+     * handshake or the preface already did (a capture begun mid-connection often shows a
+     * response before any request). */
+    if ((h->saw_method || h->saw_status) && r->block_type == H2_FRAME_HEADERS && h->tc &&
         (h->tc->client_how == TCP_CLIENT_UNKNOWN || h->tc->client_how == TCP_CLIENT_PORT))
-        tcp_conn_set_client(h->tc, dir);
+        tcp_conn_set_client(h->tc, h->saw_method ? dir : !dir);
     block_reset(d);
 }
 
@@ -674,7 +679,8 @@ static void scan_begin(h2_conn *h, hdir *d, uint64_t from)
     d->npc = 0;
     d->pc_due = UINT64_MAX;
     d->scan_next = from;
-    d->scan_lim = h->state == H2_YES ? UINT64_MAX : from + h->o.detect_max;
+    size_t budget = h->o.detect_budget > h->o.detect_max ? h->o.detect_budget : h->o.detect_max;
+    d->scan_lim = h->state == H2_YES ? UINT64_MAX : from + budget;
 }
 
 /* A frame boundary at s.data[c]: report what came before, then replay the held bytes as frames
@@ -718,8 +724,19 @@ static void advance(h2_conn *h, int dir)
             if (memcmp(d->s.data, H2_PREFACE, m) != 0) {
                 int at0 = d->s_off == 0 && h->tc && h->tc->syn[dir];
                 if (h->o.force) {
-                    found(h, dir, 0, at0);
-                    return;
+                    /* Forced: it is HTTP/2. Seen from the middle, the first byte starts a frame
+                     * when a plausible header is there (a capture usually begins at a segment,
+                     * and segments at frames); otherwise look for the boundary, with no budget. */
+                    if (!at0 && d->s.len < H2_FRAME_HDR_LEN)
+                        return;
+                    if (at0 || h2_frame_plausible(d->s.data, d->s.len, h->o.max_frame,
+                                                  sender_is_client(h, dir)) == 1) {
+                        found(h, dir, 0, at0);
+                        return;
+                    }
+                    conn_yes(h);
+                    scan_begin(h, d, d->s_off);
+                    continue;
                 }
                 if (at0)
                     d->st = DS_AT0;

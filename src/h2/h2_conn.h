@@ -19,7 +19,11 @@ typedef struct h2_opts {
     uint32_t max_frame;          /* largest frame length we buffer/accept (default 16 MiB - 1) */
     size_t max_header_block;     /* header block bytes across CONTINUATION (default 256 KiB) */
     unsigned max_continuations;  /* CONTINUATION frames per block (default 64) */
-    size_t detect_max;           /* bytes examined per direction before "not HTTP/2" (64 KiB) */
+    size_t detect_max;           /* span of one chain of frame headers: the window held while
+                                    looking for HTTP/2 (64 KiB) */
+    size_t detect_budget;        /* bytes scanned per direction before "not HTTP/2" when the
+                                    connection is seen from the middle: enough to get past a
+                                    large DATA frame the capture began inside (4 MiB) */
     unsigned detect_run;         /* plausible frame headers in a row needed mid-stream (3) */
     int force;                   /* treat the connection as HTTP/2 whatever it looks like */
     hpack_opts hpack;

@@ -496,6 +496,13 @@ static void test_gzip(void)
     grpc_conn_del(g);
 }
 
+/* Let capture time pass beyond the RST linger: a client's GOAWAY is a frame grpc ignores. */
+static void pass_time(grpc_conn *g)
+{
+    pkt += 1000000;
+    GOAWAY(g, 1, 0, 0);
+}
+
 static void test_rst_goaway(void)
 {
     grpc_conn *g = conn_new(NULL);
@@ -503,8 +510,10 @@ static void test_rst_goaway(void)
     DHEX(g, 1, 1, 0, SEED_REQ_MSG);
     DHEX(g, 1, 1, 0, "00 00000010 0102"); /* partial message, then the client cancels */
     RST(g, 1, 1, 8);
-    RST(g, 1, 1, 8); /* a second RST for an ended stream is ignored */
-    DHEX(g, 0, 1, 0, SEED_RESP_MSG); /* and so is late DATA */
+    RST(g, 1, 1, 8); /* a second RST for a reset stream is ignored */
+    GW_CHECK_INT(n_end, 0); /* the call lingers for frames already in flight */
+    pass_time(g);
+    DHEX(g, 0, 1, 0, SEED_RESP_MSG); /* DATA after the linger is ignored */
     GW_CHECK_INT(n_start, 1);
     GW_CHECK_INT(n_end, 1);
     const ended *e = &E[0];
@@ -551,10 +560,27 @@ static void test_rst_goaway(void)
         uint32_t sid = (uint32_t)(2 * i + 1);
         H(g, 1, sid, 0, seed_req);
         RST(g, 0, sid, t[i].code);
+        pass_time(g);
         GW_CHECK_INT(E[i].implied, t[i].want);
         GW_CHECK_INT(E[i].rst_by_client, 0);
         GW_CHECK_INT(grpc_status_from_h2_error(t[i].code), t[i].want);
     }
+    grpc_conn_del(g);
+
+    /* A client cancelling at its deadline crosses the server's DEADLINE_EXCEEDED trailers on
+     * the wire: they belong to the call, which ends as soon as they arrive. */
+    const char *const trl4[] = {":status", "200", "content-type", "application/grpc",
+                                "grpc-status", "4", NULL};
+    g = conn_new(NULL);
+    int before = n_end;
+    H(g, 1, 1, 0, seed_req);
+    DHEX(g, 1, 1, 0, SEED_REQ_MSG);
+    RST(g, 1, 1, 8);
+    GW_CHECK_INT(n_end, before);
+    H(g, 0, 1, 1, trl4);
+    GW_CHECK_INT(n_end, before + 1);
+    GW_CHECK_INT(E[before].rst_code, 8);
+    GW_CHECK_INT(E[before].grpc_status, 4);
     grpc_conn_del(g);
 }
 
@@ -758,6 +784,7 @@ static void test_mid_connection(void)
     DHEX(g, 1, 9, 0, SEED_REQ_MSG);
     H(g, 0, 9, 0, seed_resp);
     RST(g, 0, 9, 0);
+    pass_time(g);
     e = &E[1];
     GW_CHECK_INT(e->stream, 9);
     GW_CHECK_INT(e->n_req, 1);

@@ -604,6 +604,7 @@ static void test_not_h2(void)
     h2_opts o;
     h2_opts_default(&o);
     o.detect_max = 1024;
+    o.detect_budget = 1024;
     log = run_all(&cr, &o, &state, NULL, NULL);
     check_log(log, "detect no\n");
     GW_CHECK_INT(state, H2_NO);
