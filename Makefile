@@ -17,8 +17,15 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# Until `grpcwire demo` exists: the seed's walk-through on a capture our scripts made from the
+# real grpc-go greeter (examples/greeter.pcap): the frame list, the tree of the call, the call log.
 demo: build
-	@$(BUILD)/grpcwire demo
+	@echo "== grpcwire read --frames examples/greeter.pcap"
+	@$(BUILD)/grpcwire read --frames examples/greeter.pcap
+	@echo; echo "== grpcwire read -V --stream 1 examples/greeter.pcap"
+	@$(BUILD)/grpcwire read -V --stream 1 examples/greeter.pcap
+	@echo "== grpcwire read examples/greeter.pcap"
+	@$(BUILD)/grpcwire read examples/greeter.pcap
 
 test:
 	@scripts/deps.sh test

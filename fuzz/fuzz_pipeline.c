@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += 2;
         if (len > size - off)
             len = size - off;
-        cap_packet pkt = {++no, (int64_t)no * 1000000, (uint32_t)len, (uint32_t)len + (no % 3 == 0),
+        no++;
+        cap_packet pkt = {no, (int64_t)no * 1000000, (uint32_t)len, (uint32_t)len + (no % 3 == 0),
                           linktype, UINT64_MAX, data + off};
         dissect_packet(d, &pkt);
         off += len;
