@@ -18,8 +18,9 @@ measure() {
   local name=$1 file=$2; shift 2
   local t0 t1 rss
   t0=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f '%M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+  /usr/bin/time -f '%M' -o "$dir/time.out" "$@" >/dev/null 2>/dev/null || true
   t1=$(date +%s.%N)
+  rss=$(tail -1 "$dir/time.out")
   local bytes; bytes=$(stat -c %s "$file")
   python3 - "$name" "$file" "$t0" "$t1" "$rss" "$bytes" "$pkts" "$calls" <<'PY'
 import sys

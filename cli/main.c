@@ -38,7 +38,7 @@ static void usage(FILE *f)
           "  live     the same, live from a network interface\n"
           "\n"
           "Speak gRPC:\n"
-          "  serve    the helloworld Greeter server (and gRPC's interop TestService)\n"
+          "  serve    the helloworld Greeter server\n"
           "  call     a Greeter client: SayHello and friends\n"
           "\n"
           "Options for every command: --help. grpcwire --version prints the version.\n"
