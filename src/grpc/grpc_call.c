@@ -283,10 +283,18 @@ static void take_trailer_field(call_st *cs, const char *name, size_t nlen, const
     } else if (IS("grpc-status-details-bin")) {
         if (cs->c.status_details)
             return;
-        uint8_t *out = gw_malloc(vlen / 4 * 3 + 3);
+        uint8_t *out = gw_malloc(vlen / 4 * 3 + 3 + vlen);
         if (!out)
             return;
-        ptrdiff_t dl = grpc_base64_decode(v, vlen, out);
+        ptrdiff_t dl;
+        if (vlen && v[0] == 0) {
+            /* gRPC's true-binary metadata (C-core, negotiated with SETTINGS 0xfe03): a NUL
+             * first byte, then the raw bytes instead of base64. */
+            memcpy(out, v + 1, vlen - 1);
+            dl = (ptrdiff_t)(vlen - 1);
+        } else {
+            dl = grpc_base64_decode(v, vlen, out);
+        }
         if (dl < 0) {
             gw_free(out);
             anomaly(cs, "malformed grpc-status-details-bin");

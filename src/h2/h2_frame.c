@@ -330,6 +330,7 @@ const char *h2_settings_name(uint16_t id)
     case H2_SETTINGS_MAX_HEADER_LIST_SIZE: return "SETTINGS_MAX_HEADER_LIST_SIZE";
     case H2_SETTINGS_ENABLE_CONNECT_PROTOCOL: return "SETTINGS_ENABLE_CONNECT_PROTOCOL";
     case 9: return "SETTINGS_NO_RFC7540_PRIORITIES"; /* RFC 9218 2.1 */
+    case 0xfe03: return "GRPC_ALLOW_TRUE_BINARY_METADATA"; /* gRPC C-core extension */
     default: return "UNKNOWN";
     }
 }

@@ -89,6 +89,10 @@ static void text_line(view *v, const grpc_call *c)
     status_col(v, c);
     gw_buf_putc(b, ' ');
     view_fmt_duration(b, c->t_end - c->t_start);
+    if (c->timeout_ns >= 0) { /* the deadline beside what it took */
+        gw_buf_append(b, "/", 1);
+        view_fmt_duration(b, c->timeout_ns);
+    }
     gw_buf_printf(b, " req %" PRIu32 "/", c->n_req);
     view_fmt_bytes(b, c->req_bytes);
     gw_buf_printf(b, " resp %" PRIu32 "/", c->n_resp);

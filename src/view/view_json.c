@@ -110,6 +110,73 @@ static void messages_array(view *v, const grpc_call *c, int from_client)
     gw_buf_putc(b, ']');
 }
 
+/* grpc-status-details-bin is a google.rpc.Status: {code (1), message (2), details (3): Any
+ * {type_url (1), value (2)}}. Shown by name whatever schemas are loaded; bytes that are not a
+ * Status fall back to the schemaless rendering. */
+static int any_json(gw_buf *b, const uint8_t *p, size_t n)
+{
+    const uint8_t *url = NULL, *val = NULL;
+    size_t url_len = 0, val_len = 0;
+    for (size_t off = 0; off < n;) {
+        pb_field f;
+        ptrdiff_t k = pb_field_parse(p + off, n - off, &f);
+        if (k <= 0 || f.wire_type != PB_WT_LEN || (f.number != 1 && f.number != 2))
+            return -1;
+        if (f.number == 1)
+            url = f.bytes, url_len = (size_t)f.u;
+        else
+            val = f.bytes, val_len = (size_t)f.u;
+        off += (size_t)k;
+    }
+    gw_buf_append(b, "{\"type_url\":", 12);
+    view_json_string(b, url ? (const char *)url : "", url_len);
+    gw_buf_append(b, ",\"value\":\"", 10);
+    view_base64(b, val ? val : (const uint8_t *)"", val_len);
+    gw_buf_append(b, "\"}", 2);
+    return 0;
+}
+
+static void status_details_json(view *v, gw_buf *b, const uint8_t *p, size_t n)
+{
+    size_t mark = b->len;
+    int64_t code = 0;
+    const uint8_t *msg = NULL;
+    size_t msg_len = 0, ndetails = 0, off = 0;
+    gw_buf details;
+    gw_buf_init(&details, 0);
+    while (off < n) {
+        pb_field f;
+        ptrdiff_t k = pb_field_parse(p + off, n - off, &f);
+        if (k <= 0)
+            goto raw;
+        if (f.number == 1 && f.wire_type == PB_WT_VARINT)
+            code = (int64_t)(int32_t)f.u;
+        else if (f.number == 2 && f.wire_type == PB_WT_LEN)
+            msg = f.bytes, msg_len = (size_t)f.u;
+        else if (f.number == 3 && f.wire_type == PB_WT_LEN) {
+            if (ndetails++)
+                gw_buf_putc(&details, ',');
+            if (any_json(&details, f.bytes, (size_t)f.u))
+                goto raw;
+        } else
+            goto raw;
+        off += (size_t)k;
+    }
+    gw_buf_printf(b, "{\"code\":%lld,\"code_name\":", (long long)code);
+    view_json_cstr(b, code >= 0 && code <= 16 ? grpc_status_name((int)code) : NULL);
+    gw_buf_append(b, ",\"message\":", 11);
+    view_json_string(b, msg ? (const char *)msg : "", msg_len);
+    gw_buf_append(b, ",\"details\":[", 12);
+    gw_buf_append(b, details.data, details.len);
+    gw_buf_append(b, "]}", 2);
+    gw_buf_free(&details);
+    return;
+raw:
+    gw_buf_free(&details);
+    b->len = mark;
+    view_pb_json(b, p, n, &v->o.pb);
+}
+
 void view_json_call(view *v, const grpc_call *c)
 {
     gw_buf *b = &v->out;
@@ -139,7 +206,7 @@ void view_json_call(view *v, const grpc_call *c)
     view_json_cstr(b, c->implied_status >= 0 ? grpc_status_name(c->implied_status) : NULL);
     if (c->status_details) {
         gw_buf_append(b, ",\"grpc_status_details\":", 23);
-        view_pb_json(b, c->status_details, c->status_details_len, &v->o.pb);
+        status_details_json(v, b, c->status_details, c->status_details_len);
     }
     gw_buf_append(b, ",\"timeout\":", 11);
     view_json_cstr(b, c->timeout_raw);

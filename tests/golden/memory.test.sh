@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Peak memory is flat: every view's peak RSS on a 160 MiB capture stays within 8 MiB of its peak
+# on a 16 MiB capture from the same generator, and under 64 MiB. Captures come from bench/gencap
+# (deterministic), so the check is exact to repeat. Memory is measured in the plain build only:
+# under ASan the allocator's quarantine and shadow memory are what would be measured.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+GW_BIN=${GW_BIN:-build/grpcwire}
+GW_BUILD=${GW_BUILD:-build}
+[ "${GW_SANITIZE:-OFF}" = ON ] && { echo "SKIP: memory is measured in the plain build"; exit 77; }
+[ -x /usr/bin/time ] || { echo "SKIP: /usr/bin/time missing (Debian package time)"; exit 77; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+"$GW_BUILD/gw-gencap" -s 7 -n $((16 << 20)) -o "$tmp/small.pcap" || exit 1
+"$GW_BUILD/gw-gencap" -s 7 -n $((160 << 20)) -o "$tmp/big.pcap" || exit 1
+pass=0 fail=0
+rss() { /usr/bin/time -f %M -o "$tmp/t" "$GW_BIN" read "$@" >/dev/null 2>&1; tail -1 "$tmp/t"; }
+for view in "" --json --json=messages --frames --stats --conversations; do
+  small=$(rss $view "$tmp/small.pcap"); big=$(rss $view "$tmp/big.pcap")
+  if [ "$big" -le $((small + 8192)) ] && [ "$big" -le 65536 ]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+  fi
+  echo "read ${view:-(call log)}: peak RSS ${small} KiB on 16 MiB, ${big} KiB on 160 MiB"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
