@@ -97,6 +97,7 @@ void grpc_opts_default(grpc_opts *o)
     o->max_retained = 1u << 20;
     o->max_streams = 1024;
     o->max_header_bytes = 64u << 10;
+    o->keep = GRPC_KEEP_ALL;
 }
 
 static void anomaly(call_st *cs, const char *what)
@@ -478,6 +479,7 @@ static call_st *call_new(grpc_conn *g, uint32_t sid, const h2_frame_rec *fr)
     c->last_pkt = fr->last_pkt;
     grpc_deframer_init(&cs->df[REQ], g->o.max_message);
     grpc_deframer_init(&cs->df[RESP], g->o.max_message);
+    cs->df[REQ].discard = cs->df[RESP].discard = g->o.keep == GRPC_KEEP_NONE;
     unsigned b = bucket_of(sid);
     cs->hnext = g->bucket[b];
     g->bucket[b] = cs;
@@ -636,7 +638,11 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
         c->resp_bytes += fm->length;
     m.data = fm->body;
     m.data_len = fm->body_len;
-    if (fm->truncated) {
+    if (g->o.keep == GRPC_KEEP_FIRST)
+        cs->df[d].discard = 1; /* the preview has its message; count the rest */
+    if (fm->skipped) {
+        m.why = "body not kept (the view does not show it)";
+    } else if (fm->truncated) {
         m.truncated = 1;
         m.why = fm->body ? x->trunc_why : "message larger than max_message";
         if (!m.why)

@@ -18,7 +18,16 @@ typedef struct grpc_opts {
     size_t max_retained;       /* message bytes kept on a call for on_call_end (default 1 MiB) */
     unsigned max_streams;      /* open calls per connection (default 1024) */
     size_t max_header_bytes;   /* stored header names+values per call (default 64 KiB) */
+    int keep;                  /* enum grpc_keep: which message bodies the views need */
 } grpc_opts;
+
+/* Message bodies are buffered, decompressed and handed out only as far as the views need them;
+ * the others are counted (length, index, timing) with data == NULL. */
+enum grpc_keep {
+    GRPC_KEEP_ALL = 0,   /* every message (JSON, the tree) */
+    GRPC_KEEP_FIRST,     /* the first message each way (the call log's preview) */
+    GRPC_KEEP_NONE,      /* none (statistics, frame lists) */
+};
 void grpc_opts_default(grpc_opts *o);
 
 typedef struct grpc_kv {

@@ -57,10 +57,12 @@ static void emit(grpc_deframer *d, const uint8_t *body, size_t body_len, int tru
     grpc_frame_msg m;
     m.length = d->length;
     m.compressed = d->compressed;
-    m.body = d->overflow ? NULL : body;
-    m.body_len = d->overflow ? 0 : body_len;
+    int none = d->overflow || d->skipping;
+    m.body = none ? NULL : body;
+    m.body_len = none ? 0 : body_len;
     m.truncated = truncated || d->overflow;
-    if (m.body == NULL && m.body_len == 0 && !d->overflow)
+    m.skipped = d->skipping && !d->overflow;
+    if (m.body == NULL && m.body_len == 0 && !none)
         m.body = (const uint8_t *)""; /* zero-length messages still have a (empty) body */
     if (cb)
         cb(u, &m);
@@ -89,18 +91,19 @@ int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_defram
             d->length = (uint32_t)d->hdr[1] << 24 | (uint32_t)d->hdr[2] << 16 |
                         (uint32_t)d->hdr[3] << 8 | d->hdr[4];
             d->have = 0;
-            d->overflow = d->length > d->body.limit;
+            d->overflow = d->length > gw_buf_limit(&d->body);
+            d->skipping = d->discard;
             gw_buf_reset(&d->body);
         }
         size_t want = d->length - d->have;
         size_t take = want < n ? want : n;
-        if (take == want && d->body.len == 0 && !d->overflow) {
+        if (take == want && d->body.len == 0 && !d->overflow && !d->skipping) {
             /* Whole body in this chunk: hand it out without copying. */
             d->have += (uint32_t)take;
             emit(d, p, take, 0, cb, u);
             clear_message(d);
         } else {
-            if (!d->overflow) {
+            if (!d->overflow && !d->skipping) {
                 rc = gw_buf_append(&d->body, p, take);
                 if (rc == GW_ECAP) {
                     d->overflow = 1; /* cannot happen (length checked), but never grow past it */

@@ -16,6 +16,9 @@ typedef struct grpc_deframer {
     uint32_t have;         /* body bytes seen so far of the current message */
     gw_buf body;           /* buffered body, capped at max_message (owned) */
     int overflow;          /* current message is larger than max_message: counted, not kept */
+    int discard;           /* set by the owner: messages that start from now on are counted, not
+                              kept (the views do not need their bodies) */
+    int skipping;          /* the current message is being discarded */
     int lost;              /* bytes of the current message were lost */
 } grpc_deframer;
 
@@ -26,6 +29,7 @@ typedef struct grpc_frame_msg {
     const uint8_t *body;   /* NULL if overflowed */
     size_t body_len;
     int truncated;         /* overflow or loss */
+    int skipped;           /* discarded on purpose (grpc_deframer.discard): body is NULL */
 } grpc_frame_msg;
 
 typedef void (*grpc_deframer_cb)(void *u, const grpc_frame_msg *m);

@@ -4,6 +4,7 @@
 #include "view/view_pb.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,32 +125,44 @@ static size_t utf8_len(const uint8_t *s, size_t n)
     return len;
 }
 
+/* Byte classes for JSON strings: 0 copied as is, 1 escaped, 2 starts a UTF-8 sequence. */
+static const uint8_t json_class[256] = {
+    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1, [0x80 ... 0xff] = 2,
+};
+
 int view_json_string(gw_buf *out, const char *s, size_t n)
 {
     const uint8_t *p = (const uint8_t *)s;
     int rc = gw_buf_putc(out, '"');
     size_t run = 0, i = 0;
     while (i < n && !rc) {
+        /* The common case, long runs of plain ASCII, costs one table load per byte. */
+        while (i < n && json_class[p[i]] == 0)
+            i++;
+        if (i == n)
+            break;
         uint8_t c = p[i];
         char esc[8];
         size_t adv = 1;
         esc[0] = 0;
-        if (c == '"' || c == '\\') {
-            snprintf(esc, sizeof esc, "\\%c", c);
-        } else if (c < 0x20 || c == 0x7f) {
-            switch (c) {
-            case '\b': snprintf(esc, sizeof esc, "\\b"); break;
-            case '\f': snprintf(esc, sizeof esc, "\\f"); break;
-            case '\n': snprintf(esc, sizeof esc, "\\n"); break;
-            case '\r': snprintf(esc, sizeof esc, "\\r"); break;
-            case '\t': snprintf(esc, sizeof esc, "\\t"); break;
-            default: snprintf(esc, sizeof esc, "\\u%04x", c);
-            }
-        } else if (c >= 0x80) {
+        if (json_class[c] == 2) {
             adv = utf8_len(p + i, n - i);
             if (!adv) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
                 adv = 1;
+            }
+        } else if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            esc[2] = 0;
+        } else {
+            switch (c) {
+            case '\b': memcpy(esc, "\\b", 3); break;
+            case '\f': memcpy(esc, "\\f", 3); break;
+            case '\n': memcpy(esc, "\\n", 3); break;
+            case '\r': memcpy(esc, "\\r", 3); break;
+            case '\t': memcpy(esc, "\\t", 3); break;
+            default: snprintf(esc, sizeof esc, "\\u%04x", c);
             }
         }
         if (esc[0]) {
@@ -165,28 +178,44 @@ int view_json_string(gw_buf *out, const char *s, size_t n)
     return rc ? rc : gw_buf_putc(out, '"');
 }
 
+static const char b64_tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static char pairs[4096][2];
+static pthread_once_t b64_once = PTHREAD_ONCE_INIT;
+
+static void b64_init(void)
+{
+    for (int k = 0; k < 4096; k++) {
+        pairs[k][0] = b64_tab[k >> 6];
+        pairs[k][1] = b64_tab[k & 63];
+    }
+}
+
 int view_base64(gw_buf *out, const uint8_t *p, size_t n)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char tmp[128];
-    size_t k = 0;
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        tmp[k++] = tab[v >> 18 & 63];
-        tmp[k++] = tab[v >> 12 & 63];
-        tmp[k++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        tmp[k++] = i + 2 < n ? tab[v & 63] : '=';
-        if (k == sizeof tmp) {
-            rc = gw_buf_append(out, tmp, k);
-            k = 0;
-        }
+    const char *tab = b64_tab;
+    size_t need = (n + 2) / 3 * 4;
+    int rc = gw_buf_reserve(out, need);
+    if (rc)
+        return rc;
+    /* Two output characters per lookup: 12 bits of input index a table of character pairs. */
+    pthread_once(&b64_once, b64_init);
+    char *o = (char *)out->data + out->len;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        memcpy(o, pairs[v >> 12], 2);
+        memcpy(o + 2, pairs[v & 4095], 2);
+        o += 4;
     }
-    return rc ? rc : gw_buf_append(out, tmp, k);
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        o[0] = tab[v >> 18];
+        o[1] = tab[v >> 12 & 63];
+        o[2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        o[3] = '=';
+    }
+    out->len += need;
+    return 0;
 }
 
 /* The shortest %g form that reads back to the same float or double, with ".0" added to whole
@@ -444,6 +473,8 @@ static int short_leave(void *u, const pb_value *v)
     return rc != 0 || short_over(s);
 }
 
+#define SHORT_SCAN 4096
+
 int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
 {
     short_ctx s = {out, out->len, max, 1, 0};
@@ -452,10 +483,21 @@ int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
     int rc = gw_buf_putc(out, '{');
     if (rc)
         return rc;
-    rc = pb_walk_raw(p, n, NULL, &vis, &bad);
+    /* A preview needs the first fields only: walking a megabyte message to print 60 characters
+     * would cost the call log most of its time. Walk a prefix; a field running past it is named
+     * by its number and size. */
+    size_t scan_n = n > SHORT_SCAN ? SHORT_SCAN : n;
+    rc = pb_walk_raw(p, scan_n, NULL, &vis, &bad);
     if (rc == 1 && s.err)
         return s.err;
-    if (rc == GW_EPARSE && bad == 0) {
+    pb_field big;
+    if (rc == GW_EPARSE && scan_n < n && pb_field_parse(p + bad, n - bad, &big) > 0 &&
+        big.wire_type == PB_WT_LEN) {
+        rc = gw_buf_printf(out, "%s%" PRIu32 ": <%" PRIu64 " bytes>, ...}", s.first ? "" : ", ",
+                           big.number, big.u);
+    } else if (rc == GW_EPARSE && scan_n < n) {
+        rc = gw_buf_printf(out, "%s...}", s.first ? "" : ", ");
+    } else if (rc == GW_EPARSE && bad == 0) {
         out->len = s.start;
         rc = gw_buf_printf(out, "<%zu bytes, not protobuf>", n);
     } else if (rc == GW_EPARSE) {
