@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture/cap_mmap.h"
 #include "gw_err.h"
 #include "gw_mem.h"
 
@@ -211,6 +212,8 @@ struct cap_source {
     int err; /* sticky: a damaged file keeps reporting its damage */
     char errmsg[256];
     volatile sig_atomic_t broken;
+    cap_mm mm;  /* classic pcap in a regular file: read in place (mm.base set), libpcap not used
+                   for reading (p is a dead handle for filters and names) */
 };
 
 int cap_linktype_supported(int linktype)
@@ -310,6 +313,24 @@ int cap_source_open_file(cap_source **out, const char *path, char *msg, size_t m
         set_msg(msg, msglen, "%s: cannot open: %s", path, strerror(errno));
         rc = GW_EIO;
         goto out;
+    }
+    if (!stdin_) {
+        int m = cap_mm_open(&s->mm, in->fd);
+        if (m == 1) {
+            /* Mapped: no stream, no libpcap reader; a dead handle compiles filters. */
+            close(in->fd);
+            s->p = pcap_open_dead_with_tstamp_precision(
+                s->mm.linktype, s->mm.snaplen ? (int)s->mm.snaplen : 262144,
+                PCAP_TSTAMP_PRECISION_NANO);
+            if (!s->p) {
+                set_msg(msg, msglen, "%s: out of memory", s->name);
+                rc = GW_ENOMEM;
+                goto out;
+            }
+            s->nano = 1;
+            rc = check_linktype(s, msg, msglen);
+            goto out;
+        }
     }
     cookie_io_functions_t io = {.read = fin_read, .seek = fin_seek, .close = fin_close};
     f = fopencookie(in, "r", io);
@@ -486,6 +507,32 @@ int cap_source_next(cap_source *s, cap_packet *pkt, char *msg, size_t msglen)
         set_msg(msg, msglen, "%s", s->errmsg);
         return s->err;
     }
+    while (s->mm.base) {
+        struct pcap_pkthdr mh;
+        const uint8_t *md;
+        uint64_t off;
+        char what[160];
+        int r = cap_mm_next(&s->mm, &mh, &md, &off, what, sizeof what);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            const char *prefix;
+            const char *e = fold(what, &prefix);
+            s->err = r;
+            snprintf(s->errmsg, sizeof s->errmsg, "%s: offset %llu: %s%s", s->name,
+                     (unsigned long long)off, prefix, e);
+            set_msg(msg, msglen, "%s", s->errmsg);
+            return s->err;
+        }
+        s->no++;
+        if (!s->mm.nano)
+            mh.ts.tv_usec *= 1000; /* fill() takes nanoseconds, as libpcap gives them */
+        if (s->has_prog && !pcap_offline_filter(&s->prog, &mh, md))
+            continue;
+        fill(s, &mh, md, pkt);
+        pkt->file_offset = off;
+        return 1;
+    }
     for (;;) {
         if (s->live && s->broken)
             return 0;
@@ -547,6 +594,7 @@ void cap_source_del(cap_source *s)
         pcap_freecode(&s->prog);
     if (s->p)
         pcap_close(s->p); /* closes the counting stream, which closes the file */
+    cap_mm_close(&s->mm);
     gw_free(s->in);
     gw_free(s->name);
     gw_free(s);
