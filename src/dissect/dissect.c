@@ -161,6 +161,8 @@ static void t_close(void *u, tcp_conn *c, int why)
 {
     dissect *d = u;
     conn_state *cs = c->user;
+    if (cs)
+        h2_conn_end(cs->h2);
     int state = cs ? h2_conn_state(cs->h2) : H2_NO;
     if (cs && cs->grpc) {
         grpc_conn_close(cs->grpc, c->last_ts_ns);

@@ -51,6 +51,8 @@ typedef struct call_st {
     uint8_t resp_end_by_data;
     uint8_t trailers_seen;
     uint8_t lost;
+    uint8_t lost_mid;    /* created mid-call: undone if the request headers turn up after all
+                            (detection can settle a direction only at the connection's end) */
     uint8_t normal_end;
     int64_t rst_ts;      /* when RST_STREAM came; the call lingers for frames in flight */
     uint8_t web_text;
@@ -419,7 +421,7 @@ static void settle(call_st *cs)
         c->implied_status = cs->resp_end_by_data ? 13 /* INTERNAL */ : 2 /* UNKNOWN */;
     else
         c->implied_status = -1;
-    c->complete = cs->req_hdrs && !cs->lost && cs->normal_end;
+    c->complete = cs->req_hdrs && !cs->lost && !cs->lost_mid && cs->normal_end;
 }
 
 static void msg_cb(void *u, const grpc_frame_msg *fm);
@@ -498,7 +500,7 @@ static void start_call(grpc_conn *g, call_st *cs)
     if (!cs->req_hdrs) {
         /* Mid-connection: where messages begin is a guess. */
         anomaly(cs, "request headers not captured");
-        cs->lost = 1;
+        cs->lost_mid = 1;
         if (!grpc_deframer_pending(&cs->df[REQ]))
             cs->df[REQ].lost = 1;
         if (!cs->resp_hdrs)
@@ -509,11 +511,31 @@ static void start_call(grpc_conn *g, call_st *cs)
         g->cb.on_call_start(g->cb.u, &cs->c);
 }
 
+/* Frames normally come in time order, but a direction settled late (h2_conn_end) replays older
+ * frames after newer ones: keep the earliest and latest. */
+static void drop_anomaly(call_st *cs, const char *what)
+{
+    grpc_call *c = &cs->c;
+    for (size_t i = 0; i < c->n_anomalies; i++)
+        if (strcmp(c->anomalies[i], what) == 0) {
+            memmove(&c->anomalies[i], &c->anomalies[i + 1],
+                    (c->n_anomalies - i - 1) * sizeof c->anomalies[0]);
+            c->n_anomalies--;
+            return;
+        }
+}
+
 static void touch(call_st *cs, const h2_frame_rec *fr, int from_client)
 {
-    cs->c.t_end = fr->ts_ns;
-    cs->c.last_pkt = fr->last_pkt;
-    if (!from_client && cs->c.t_first_resp < 0)
+    if (fr->ts_ns > cs->c.t_end)
+        cs->c.t_end = fr->ts_ns;
+    if (fr->ts_ns < cs->c.t_start)
+        cs->c.t_start = fr->ts_ns;
+    if (fr->last_pkt > cs->c.last_pkt)
+        cs->c.last_pkt = fr->last_pkt;
+    if (fr->first_pkt && fr->first_pkt < cs->c.first_pkt)
+        cs->c.first_pkt = fr->first_pkt;
+    if (!from_client && (cs->c.t_first_resp < 0 || fr->ts_ns < cs->c.t_first_resp))
         cs->c.t_first_resp = fr->ts_ns;
     if (cs->client_dir < 0 && (fr->dir == 0 || fr->dir == 1))
         cs->client_dir = from_client ? fr->dir : 1 - fr->dir;
@@ -712,8 +734,14 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
         else
             anomaly(cs, "request trailers (gRPC sends none)");
     } else if (method) {
-        if (c->n_req > 0 || c->t_first_resp >= 0)
+        if (c->n_req > 0 || (c->t_first_resp >= 0 && c->t_first_resp < fr->ts_ns))
             anomaly(cs, "DATA before HEADERS");
+        if (cs->lost_mid && c->n_req == 0 && !grpc_deframer_pending(&cs->df[REQ])) {
+            /* The request's start was seen after all: nothing of it is missing. */
+            cs->lost_mid = 0;
+            cs->df[REQ].lost = 0;
+            drop_anomaly(cs, "request headers not captured");
+        }
         block_anomalies(cs, fr);
         copy_block(cs, fr, &c->req_headers, &c->n_req_headers);
         set_str(&c->method, find_field(fr, ":path"));

@@ -909,6 +909,27 @@ h2_conn *h2_conn_new(const h2_opts *opts, const h2_callbacks *cb, tcp_conn *tc)
     return h;
 }
 
+void h2_conn_end(h2_conn *h)
+{
+    if (!h || h->state == H2_NO)
+        return;
+    for (int dir = 0; dir < 2; dir++) {
+        hdir *d = &h->d[dir];
+        if (d->st != DS_SCAN || d->s.len == 0)
+            continue;
+        /* No more bytes will come: a chain too short for detect_run still counts when it runs
+         * exactly to the end of what was seen (the last packet ended on a frame boundary) and is
+         * at least two frames long, or one once the other direction has shown HTTP/2. */
+        uint64_t end = d->s_off + d->s.len, best = UINT64_MAX;
+        unsigned need = h->state == H2_YES ? 1 : 2;
+        for (size_t i = 0; i < d->npc; i++)
+            if (d->pc[i].next == end && d->pc[i].k >= need && d->pc[i].pos < best)
+                best = d->pc[i].pos;
+        if (best != UINT64_MAX)
+            found(h, dir, (size_t)(best - d->s_off), 0);
+    }
+}
+
 void h2_conn_del(h2_conn *h)
 {
     if (!h)

@@ -84,6 +84,9 @@ void h2_conn_del(h2_conn *h);
 void h2_conn_data(h2_conn *h, int dir, uint64_t off, const uint8_t *p, size_t n, uint64_t pkt_no,
                   int64_t ts_ns);
 void h2_conn_gap(h2_conn *h, int dir, uint64_t off, uint64_t len, uint64_t pkt_no, int64_t ts_ns);
+/* The connection is over: settle what detection still holds (a direction seen mid-stream whose
+ * frames were too few for detect_run is taken when they run exactly to its last byte). */
+void h2_conn_end(h2_conn *h);
 int h2_conn_state(const h2_conn *h);
 tcp_conn *h2_conn_tcp(const h2_conn *h);
 /* Slot for the layer above (e.g. the gRPC per-connection state); not touched by h2. */

@@ -36,8 +36,18 @@ p12 = packet(0x18a16, 55646, 50051, 3678708405, 3438549865, 0x00aa, 848634857, f
 p15 = packet(0x579d4, 50051, 55646, 3438549895, 3678708552, 0x007b, 848634858, frame15)
 assert len(p12) == 216 and len(p15) == 169
 
-out = open(sys.argv[1] if len(sys.argv) > 1 else 'seed-12-15.pcap', 'wb')
-out.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
-for sec, usec, p in ((1724897757, 925436, p12), (1724897757, 925722, p15)):
-    out.write(struct.pack('<IIII', sec, usec, len(p), len(p)) + p)
-out.close()
+def write(path, packets):
+    out = open(path, 'wb')
+    out.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 262144, 1))
+    for sec, usec, p in packets:
+        out.write(struct.pack('<IIII', sec, usec, len(p), len(p)) + p)
+    out.close()
+
+write(sys.argv[1] if len(sys.argv) > 1 else 'seed-12-15.pcap',
+      ((1724897757, 925436, p12), (1724897757, 925722, p15)))
+# The same exchange without frame 12's SETTINGS ACK: the request direction then holds only two
+# frames (HEADERS, DATA), fewer than detection wants in a row, so it is settled at the end.
+if len(sys.argv) > 2:
+    p12short = packet(0x18a16, 55646, 50051, 3678708405 + 9, 3438549865, 0x00aa, 848634857,
+                      frame12[9:])
+    write(sys.argv[2], ((1724897757, 925436, p12short), (1724897757, 925722, p15)))
