@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build demo test test-unit test-asan fuzz bench clean
+.PHONY: all deps build demo test test-unit test-asan fuzz bench bench-rpc clean
 
 all: build
 
@@ -17,15 +17,11 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Until `grpcwire demo` exists: the seed's walk-through on a capture our scripts made from the
-# real grpc-go greeter (examples/greeter.pcap): the frame list, the tree of the call, the call log.
+# The seed's walk-through in one command, no root: our Greeter server on a free loopback port, the
+# recording proxy in front of it, SayHello("world") through it, then the frame list, the tree of the
+# call, the call log and every frame explained, from the capture it writes (grpcwire-demo.pcap).
 demo: build
-	@echo "== grpcwire read --frames examples/greeter.pcap"
-	@$(BUILD)/grpcwire read --frames examples/greeter.pcap
-	@echo; echo "== grpcwire read -V --stream 1 examples/greeter.pcap"
-	@$(BUILD)/grpcwire read -V --stream 1 examples/greeter.pcap
-	@echo "== grpcwire read examples/greeter.pcap"
-	@$(BUILD)/grpcwire read examples/greeter.pcap
+	@$(BUILD)/grpcwire demo
 
 test:
 	@scripts/deps.sh test
@@ -50,6 +46,13 @@ bench:
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-release -j$(JOBS)
 	@bench/run.sh build-release
+	@bench/rpc_bench.sh build-release
+
+# The RPC part alone: grpcwire serve vs grpc-go's greeter under h2load (bench/rpc_bench.sh).
+bench-rpc:
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build-release -j$(JOBS) --target grpcwire
+	@bench/rpc_bench.sh build-release
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release

@@ -10,6 +10,8 @@
 int cli_read_main(int argc, char **argv, int live);
 int cli_serve_main(int argc, char **argv); /* cli_serve.c */
 int cli_call_main(int argc, char **argv);  /* cli_call.c */
+int cli_proxy_main(int argc, char **argv); /* cli_proxy.c */
+int cli_demo_main(int argc, char **argv);  /* cli_demo.c */
 
 /* "grpcwire: " + message on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -37,6 +37,9 @@ static void usage(FILE *f)
           "  --gzip          compress the request with gzip\n"
           "  -H 'name: value' request metadata (repeatable; -bin values are sent base64)\n"
           "  -v              print request headers, response headers and trailers\n"
+          "  --interop-case NAME  test aid: run one of gRPC's interop cases (large_unary,\n"
+          "                  ping_pong, ...; 'all' runs every one) against a grpc.testing\n"
+          "                  TestService at ADDR; prints PASS/FAIL per case, exit 0 if all pass\n"
           "Exit status: 0 OK, 64 + grpc-status on error, 1 if it cannot connect, 2 usage.\n",
           f);
 }
@@ -118,9 +121,36 @@ static void on_done(rpc_ccall *c, int status, const char *message, void *u)
     }
 }
 
+/* gRPC's interop cases as a client (tests/interop/rpc_interop_cases.test.sh). */
+static int run_interop(const char *addr, const char *name)
+{
+    int failed = 0, found = 0;
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; rpc_interop_cases[i]; i++) {
+        const char *t = rpc_interop_cases[i];
+        if (strcmp(name, "all") != 0 && strcmp(name, t) != 0)
+            continue;
+        char why[512];
+        found = 1;
+        if (rpc_interop_client(addr, t, why, sizeof why) == 0) {
+            printf("PASS %s\n", t);
+        } else {
+            printf("FAIL %s: %s\n", t, why);
+            failed = 1;
+        }
+        fflush(stdout);
+    }
+    if (!found) {
+        cli_err("--interop-case: unknown case '%s'", name);
+        return CLI_EXIT_USAGE;
+    }
+    return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
 int cli_call_main(int argc, char **argv)
 {
     const char *addr = "localhost:50051", *name = "world", *method = "SayHello";
+    const char *interop_case = NULL;
     int method_set = 0;
     long stream = -1;
     rpc_call_opts o;
@@ -155,6 +185,8 @@ int cli_call_main(int argc, char **argv)
                 cli_err("--stream wants a count 0..1000000");
                 goto out;
             }
+        } else if (!strcmp(a, "--interop-case") && val) {
+            interop_case = argv[++i];
         } else if (!strcmp(a, "--timeout") && val) {
             o.timeout_ms = parse_duration(argv[++i]);
             if (o.timeout_ms <= 0) {
@@ -188,6 +220,10 @@ int cli_call_main(int argc, char **argv)
             usage(stderr);
             goto out;
         }
+    }
+    if (interop_case) {
+        rc = run_interop(addr, interop_case);
+        goto out;
     }
     o.metadata = md;
     o.n_metadata = n_md;

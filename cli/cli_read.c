@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "common/gw_err.h"
 #include "dissect/dissect.h"
+#include "pb/pb_schema.h"
 #include "view/view.h"
 
 static const char read_help[] =
@@ -28,6 +29,8 @@ static const char read_help[] =
     "  --stats               per method: calls, status mix, latency percentiles, volume\n"
     "  --json[=messages]     NDJSON records (see docs/json.md); =messages adds one object\n"
     "                        per message as it completes\n"
+    "  --explain             with any text view: plain-language lines on each HTTP/2 frame,\n"
+    "                        HPACK field and call status, for learning the protocol\n"
     "\n"
     "Selection:\n"
     "  -c COUNT              stop after COUNT records (packets, or calls in the call log)\n"
@@ -38,6 +41,15 @@ static const char read_help[] =
     "Decoding:\n"
     "  --h2-port PORT        treat connections on PORT as HTTP/2 without detection\n"
     "                        (repeatable; detection works on any port without it)\n"
+    "\n"
+    "Schemas (message field names; helloworld, google.rpc.Status and the well-known types are\n"
+    "built in; reflection calls in the capture are learned from):\n"
+    "  --proto FILE          a .proto file (repeatable); imports searched in -I dirs\n"
+    "  -I, --proto-path DIR  where imports are found (repeatable)\n"
+    "  --protoset FILE       a FileDescriptorSet from protoc -o / buf build (repeatable)\n"
+    "  --no-learn            ignore descriptors from reflection calls in the capture\n"
+    "  --guess-methods       for streams whose headers were not captured, show the method\n"
+    "                        whose request type fits the bytes best, marked as a guess\n"
     "\n"
     "Capture (live):\n"
     "  -i IFACE              interface (default lo; 'any' for all)\n"
@@ -73,6 +85,11 @@ enum {
     OPT_STREAM,
     OPT_H2PORT,
     OPT_COLOR,
+    OPT_EXPLAIN,
+    OPT_PROTO,
+    OPT_PROTOSET,
+    OPT_NO_LEARN,
+    OPT_GUESS,
 };
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -106,6 +123,88 @@ static int parse_range(const char *s, uint64_t *a, uint64_t *b)
     return parse_u64(dash + 1, b) || (*b && *b < *a) ? -1 : 0;
 }
 
+#define SCH_MAX 256
+
+/* Schemas: the user's files first (their definitions win), then the built-ins. NULL with a
+ * message on stderr when a file cannot be loaded. */
+static pb_schemas *load_schemas(const int *kinds, const char *const *args, int n, int guess)
+{
+    const char *dirs[SCH_MAX];
+    size_t nd = 0;
+    char err[1024];
+    pb_schemas *s;
+    for (int i = 0; i < n; i++)
+        if (kinds[i] == 'I')
+            dirs[nd++] = args[i];
+    if (pb_schemas_new(&s, NULL)) {
+        cli_err("out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        int e = 0;
+        if (kinds[i] == OPT_PROTO)
+            e = pb_schemas_load_proto(s, args[i], dirs, nd, err, sizeof err);
+        else if (kinds[i] == OPT_PROTOSET)
+            e = pb_schemas_load_protoset_file(s, args[i], err, sizeof err);
+        if (e) {
+            cli_err("%s", err);
+            pb_schemas_del(s);
+            return NULL;
+        }
+    }
+    if (pb_schemas_add_builtin(s)) {
+        cli_err("loading the built-in schemas failed");
+        pb_schemas_del(s);
+        return NULL;
+    }
+    pb_schemas_set_guess(s, guess);
+    return s;
+}
+
+/* Reflection responses in the capture teach the schemas (see pb_schemas_learn_reflection). The
+ * view's own on_message runs after, with the view as u. */
+static pb_schemas *learn_schemas;
+static void (*learn_next)(void *u, grpc_call *c, const grpc_msg *m);
+
+static void learn_message(void *u, grpc_call *c, const grpc_msg *m)
+{
+    if (!m->from_client && m->data && m->decoded && !m->truncated &&
+        pb_is_reflection_method(c->method))
+        pb_schemas_learn_reflection(learn_schemas, m->data, m->data_len);
+    if (learn_next)
+        learn_next(u, c, m);
+}
+
+/* Files: a first pass that only collects reflection responses, so that calls before the
+ * reflection call decode with names too. Returns 0, or -1 when the file could not be read. */
+static int learn_prepass(const char *file, const char *filter, const dissect_opts *dopts)
+{
+    char msg[512];
+    cap_source *src = NULL;
+    dissect *d = NULL;
+    dissect_sink sink;
+    cap_packet pkt;
+    int rc = -1;
+    memset(&sink, 0, sizeof sink);
+    sink.on_message = learn_message;
+    learn_next = NULL;
+    if (cap_source_open_file(&src, file, msg, sizeof msg))
+        return -1;
+    if (filter[0] && cap_source_set_filter(src, filter, msg, sizeof msg))
+        goto out;
+    if (dissect_new(&d, dopts, &sink))
+        goto out;
+    while (!stop_flag && cap_source_next(src, &pkt, msg, sizeof msg) > 0)
+        if (dissect_packet(d, &pkt) == GW_ENOMEM)
+            goto out;
+    dissect_finish(d);
+    rc = 0;
+out:
+    dissect_del(d);
+    cap_source_del(src);
+    return rc;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -126,6 +225,12 @@ int cli_read_main(int argc, char **argv, int live)
         {"stream", required_argument, NULL, OPT_STREAM},
         {"h2-port", required_argument, NULL, OPT_H2PORT},
         {"color", required_argument, NULL, OPT_COLOR},
+        {"explain", no_argument, NULL, OPT_EXPLAIN},
+        {"proto", required_argument, NULL, OPT_PROTO},
+        {"proto-path", required_argument, NULL, 'I'},
+        {"protoset", required_argument, NULL, OPT_PROTOSET},
+        {"no-learn", no_argument, NULL, OPT_NO_LEARN},
+        {"guess-methods", no_argument, NULL, OPT_GUESS},
         {"colour", required_argument, NULL, OPT_COLOR},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -135,12 +240,15 @@ int cli_read_main(int argc, char **argv, int live)
     const char *file = NULL, *iface = "lo", *wfile = NULL, *color = "auto";
     int snaplen = 262144;
     view_opts vo;
+    int sch_kind[SCH_MAX], sch_n = 0, no_learn = 0, guess = 0;
+    const char *sch_arg[SCH_MAX];
+    pb_schemas *schemas = NULL;
     dissect_opts dopts;
     view_opts_default(&vo);
     dissect_opts_default(&dopts);
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "r:Vc:i:w:s:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:Vc:i:w:s:qhI:", longopts, NULL)) != -1) {
         uint64_t n, m;
         switch (opt) {
         case 'r': file = optarg; break;
@@ -148,6 +256,19 @@ int cli_read_main(int argc, char **argv, int live)
         case OPT_FRAMES: kind = VIEW_FRAMES; break;
         case OPT_CONV: kind = VIEW_CONV; break;
         case OPT_STATS: kind = VIEW_STATS; break;
+        case OPT_EXPLAIN: vo.explain = 1; break;
+        case OPT_PROTO:
+        case OPT_PROTOSET:
+        case 'I':
+            if (sch_n >= SCH_MAX) {
+                cli_err("at most %d --proto, --protoset and -I options", SCH_MAX);
+                return CLI_EXIT_USAGE;
+            }
+            sch_kind[sch_n] = opt;
+            sch_arg[sch_n++] = optarg;
+            break;
+        case OPT_NO_LEARN: no_learn = 1; break;
+        case OPT_GUESS: guess = 1; break;
         case OPT_JSON:
             if (!optarg || strcmp(optarg, "calls") == 0) {
                 vo.json = VIEW_JSON_CALLS;
@@ -248,6 +369,11 @@ int cli_read_main(int argc, char **argv, int live)
     vo.line_flush = live || isatty(STDOUT_FILENO);
     if (kind == VIEW_CONV || kind == VIEW_FRAMES)
         dopts.no_grpc = kind == VIEW_CONV;
+    /* Keep only the message bodies the view shows: the call log previews the first each way. */
+    if (!vo.json && (kind == VIEW_FRAMES || kind == VIEW_STATS))
+        dopts.grpc.keep = GRPC_KEEP_NONE;
+    else if (!vo.json && kind == VIEW_CALLS)
+        dopts.grpc.keep = GRPC_KEEP_FIRST;
 
     char msg[512];
     cap_source *src = NULL;
@@ -273,7 +399,27 @@ int cli_read_main(int argc, char **argv, int live)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
-    if (view_new(&v, kind, &vo, &sink) || dissect_new(&d, &dopts, &sink)) {
+    schemas = load_schemas(sch_kind, sch_arg, sch_n, guess);
+    if (!schemas) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    vo.schemas = schemas;
+    learn_schemas = schemas;
+    if (!no_learn && !live && strcmp(file, "-") != 0 && !dopts.no_grpc &&
+        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE))
+        (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
+    if (view_new(&v, kind, &vo, &sink)) {
+        cli_err("out of memory");
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (!no_learn && !dopts.no_grpc) {
+        /* Live and stdin learn as they go: later calls benefit. */
+        learn_next = sink.on_message;
+        sink.on_message = learn_message;
+    }
+    if (dissect_new(&d, &dopts, &sink)) {
         cli_err("out of memory");
         rc = CLI_EXIT_FAIL;
         goto out;
@@ -354,5 +500,7 @@ out:
         cap_writer_del(wr);
     }
     cap_source_del(src);
+    pb_schemas_del(schemas);
+    learn_schemas = NULL;
     return rc;
 }

@@ -19,9 +19,10 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fputs("usage: grpcwire serve [--listen ADDR] [--threads N]\n"
+    fputs("usage: grpcwire serve [--listen ADDR] [--threads N] [--interop]\n"
           "  --listen ADDR   address to listen on (default [::]:50051, dual stack)\n"
           "  --threads N     event-loop threads (default: one per CPU)\n"
+          "  --interop       also serve grpc.testing.TestService, for gRPC's interop clients\n"
           "Serves helloworld.Greeter (SayHello, SayHelloStreamReply, SayHelloBidiStream) over\n"
           "h2c. SIGINT/SIGTERM: graceful shutdown (in-flight calls finish), exit 0.\n",
           f);
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 int cli_serve_main(int argc, char **argv)
 {
     const char *listen = "[::]:50051";
+    int interop = 0;
     rpc_server_opts o;
     rpc_server_opts_default(&o);
     for (int i = 1; i < argc; i++) {
@@ -37,6 +39,8 @@ int cli_serve_main(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return CLI_EXIT_OK;
+        } else if (!strcmp(a, "--interop")) {
+            interop = 1;
         } else if (!strcmp(a, "--listen") && i + 1 < argc) {
             listen = argv[++i];
         } else if (!strncmp(a, "--listen=", 9)) {
@@ -58,6 +62,8 @@ int cli_serve_main(int argc, char **argv)
     rpc_server *s = rpc_server_new(&o);
     char bound[128];
     int rc = s ? rpc_greeter_register(s) : GW_ENOMEM;
+    if (!rc && interop)
+        rc = rpc_interop_register(s);
     if (rc) {
         cli_err("serve: %s", gw_strerror(rc));
         rpc_server_del(s);

@@ -36,6 +36,8 @@ static void usage(FILE *f)
           "See gRPC on the wire:\n"
           "  read     dissect a pcap/pcapng file: calls, frames, tree, JSON, statistics\n"
           "  live     the same, live from a network interface\n"
+          "  proxy    record without root: a TCP relay that decodes and writes a pcap\n"
+          "  demo     the seed's walk-through in one command: server, client, proxy, views\n"
           "\n"
           "Speak gRPC:\n"
           "  serve    the helloworld Greeter server\n"
@@ -69,6 +71,10 @@ int main(int argc, char **argv)
         return cli_serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "call") == 0)
         return cli_call_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "proxy") == 0)
+        return cli_proxy_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "demo") == 0)
+        return cli_demo_main(argc - 1, argv + 1);
     cli_err("unknown command '%s' (try grpcwire --help)", cmd);
     return CLI_EXIT_USAGE;
 }

@@ -97,6 +97,8 @@ int rpc_call_finish(rpc_call *c, int status, const char *message);
 void rpc_call_timer(rpc_call *c, int64_t ms, void (*fn)(rpc_call *c, void *u), void *u);
 void rpc_call_set_user(rpc_call *c, void *user);
 void *rpc_call_user(const rpc_call *c);
+/* 1 if the last request message arrived compressed (interop's expect_compressed). */
+int rpc_call_compressed(const rpc_call *c);
 
 /* ---------------------------------------------------------------- client */
 typedef struct rpc_channel rpc_channel;
@@ -150,5 +152,16 @@ int rpc_hello_encode(gw_buf *b, const char *s, size_t n);
 int rpc_hello_decode(const uint8_t *p, size_t n, const char **s, size_t *len);
 /* SayHello, SayHelloStreamReply (3 replies), SayHelloBidiStream (one reply per request). */
 int rpc_greeter_register(rpc_server *s);
+
+/* ---------------------------------------------------------------- grpc.testing (interop) */
+/* grpc.testing.TestService as gRPC's interop servers serve it (doc/interop-test-descriptions.md):
+ * EmptyCall, UnaryCall, StreamingInputCall, StreamingOutputCall, FullDuplexCall, HalfDuplexCall,
+ * with echoed metadata and status; UnimplementedCall stays unregistered (12). */
+int rpc_interop_register(rpc_server *s);
+/* Names of the client cases we implement, NULL-terminated. */
+extern const char *const rpc_interop_cases[];
+/* Run one interop case (e.g. "large_unary") against a TestService at addr. Returns 0 when it
+ * passed; otherwise 1 with the reason in why. */
+int rpc_interop_client(const char *addr, const char *test_case, char *why, size_t why_cap);
 
 #endif

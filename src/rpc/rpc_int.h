@@ -36,13 +36,17 @@ int rpc_loop_once(rpc_loop *l, int64_t max_ms);
 int64_t rpc_now_ms(void);
 
 /* ---- metadata lists: owned copies of name/value pairs */
+typedef struct rpc_mdblock rpc_mdblock; /* string storage, carved sequentially */
 typedef struct rpc_mdlist {
-    rpc_md *v; /* names and values owned (NUL-terminated) */
+    rpc_md *v; /* names and values owned (NUL-terminated), stored in blk */
     size_t n, cap;
     size_t bytes, limit; /* total name+value bytes, capped (0: no cap) */
+    rpc_mdblock *blk;    /* newest first; strings never move, so a struct copy stays valid */
 } rpc_mdlist;
 int rpc_mdlist_add(rpc_mdlist *l, const char *name, size_t nlen, const char *value, size_t vlen);
 void rpc_mdlist_free(rpc_mdlist *l);
+/* Empty the list but keep (modest) memory for reuse: per-call lists on a hot path. */
+void rpc_mdlist_reset(rpc_mdlist *l);
 /* Last entry named name, or NULL. */
 const rpc_md *rpc_mdlist_get(const rpc_mdlist *l, const char *name);
 

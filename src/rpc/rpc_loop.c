@@ -130,7 +130,7 @@ int rpc_timer_arm(rpc_loop *l, rpc_timer *t, int64_t ms)
 {
     rpc_timer_cancel(l, t);
     if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 16;
+        size_t nc = l->cap ? l->cap * 2 : 10;
         rpc_timer **nh = gw_realloc(l->heap, nc * sizeof *nh);
         if (!nh)
             return GW_ENOMEM;
@@ -175,26 +175,56 @@ int rpc_loop_once(rpc_loop *l, int64_t max_ms)
 
 /* ---------------------------------------------------------------- metadata lists */
 
+struct rpc_mdblock {
+    rpc_mdblock *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define MDBLOCK_MIN 320          /* a typical request's headers fit in one block */
+#define MDBLOCK_KEEP (16u << 10) /* rpc_mdlist_reset frees blocks bigger than this */
+#define MDLIST_KEEP 64           /* ... and entry arrays longer than this */
+
+static char *md_alloc(rpc_mdlist *l, size_t need)
+{
+    rpc_mdblock *b = l->blk;
+    if (!b || b->cap - b->used < need) {
+        size_t cap = b ? b->cap * 2 : MDBLOCK_MIN;
+        if (cap < need)
+            cap = need;
+        b = gw_malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->next = l->blk;
+        b->used = 0;
+        b->cap = cap;
+        l->blk = b;
+    }
+    char *p = b->data + b->used;
+    b->used += need;
+    return p;
+}
+
 int rpc_mdlist_add(rpc_mdlist *l, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     if (l->limit && (l->bytes + nlen + vlen > l->limit))
         return GW_ECAP;
     if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 8;
+        size_t nc = l->cap ? l->cap * 2 : 10;
         rpc_md *nv = gw_realloc(l->v, nc * sizeof *nv);
         if (!nv)
             return GW_ENOMEM;
         l->v = nv;
         l->cap = nc;
     }
-    char *nm = gw_strndup(name, nlen);
-    char *val = gw_malloc(vlen + 1);
-    if (!nm || !val) {
-        gw_free(nm);
-        gw_free(val);
+    char *nm = md_alloc(l, nlen + vlen + 2);
+    if (!nm)
         return GW_ENOMEM;
-    }
-    memcpy(val, value, vlen);
+    char *val = nm + nlen + 1;
+    memcpy(nm, name, nlen);
+    nm[nlen] = 0;
+    if (vlen)
+        memcpy(val, value, vlen);
     val[vlen] = 0;
     l->v[l->n].name = nm;
     l->v[l->n].value = val;
@@ -204,15 +234,42 @@ int rpc_mdlist_add(rpc_mdlist *l, const char *name, size_t nlen, const char *val
     return 0;
 }
 
+static void free_blocks(rpc_mdblock *b)
+{
+    while (b) {
+        rpc_mdblock *next = b->next;
+        gw_free(b);
+        b = next;
+    }
+}
+
 void rpc_mdlist_free(rpc_mdlist *l)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        gw_free((char *)l->v[i].name);
-        gw_free((char *)l->v[i].value);
-    }
+    free_blocks(l->blk);
     gw_free(l->v);
+    l->blk = NULL;
     l->v = NULL;
     l->n = l->cap = l->bytes = 0;
+}
+
+void rpc_mdlist_reset(rpc_mdlist *l)
+{
+    rpc_mdblock *b = l->blk;
+    if (b) {
+        free_blocks(b->next);
+        b->next = NULL;
+        b->used = 0;
+        if (b->cap > MDBLOCK_KEEP) {
+            gw_free(b);
+            l->blk = NULL;
+        }
+    }
+    if (l->cap > MDLIST_KEEP) {
+        gw_free(l->v);
+        l->v = NULL;
+        l->cap = 0;
+    }
+    l->n = l->bytes = 0;
 }
 
 const rpc_md *rpc_mdlist_get(const rpc_mdlist *l, const char *name)

@@ -28,6 +28,23 @@
 #define MAX_HEADER_BYTES (64u << 10)
 #define OUT_HIGH_WATER (256u << 10) /* stop pulling frames from nghttp2 beyond this */
 #define ACCEPT_ENCODING "identity,deflate,gzip"
+#define CALL_POOL 1024             /* finished calls kept per thread for reuse */
+#define CALL_BUF_KEEP (64u << 10)  /* ... unless one of their buffers grew beyond this */
+
+/* The request headers request_begin looks at, found once as they arrive (no lookups later). */
+enum { H_METHOD, H_PATH, H_CT, H_ENC, H_ACC, H_TIMEOUT, H_COUNT };
+
+static int known_header(const uint8_t *name, size_t n)
+{
+    switch (n) {
+    case 5: return !memcmp(name, ":path", 5) ? H_PATH : -1;
+    case 7: return !memcmp(name, ":method", 7) ? H_METHOD : -1;
+    case 12: return !memcmp(name, "content-type", 12) ? H_CT : !memcmp(name, "grpc-timeout", 12) ? H_TIMEOUT : -1;
+    case 13: return !memcmp(name, "grpc-encoding", 13) ? H_ENC : -1;
+    case 20: return !memcmp(name, "grpc-accept-encoding", 20) ? H_ACC : -1;
+    default: return -1;
+    }
+}
 
 typedef struct method {
     char *path;
@@ -59,6 +76,8 @@ struct worker {
     conn *conns;      /* all live connections (doubly linked) */
     size_t n_conns;
     conn *dirty;      /* connections to flush (or free) after this loop round */
+    rpc_call *pool;   /* recycled calls (linked by next), n_pool of them */
+    size_t n_pool;
 };
 
 struct conn {
@@ -85,7 +104,9 @@ struct rpc_call {
     const method *m;
     rpc_call *prev, *next;
     rpc_mdlist req;    /* every request header as received (wire values) */
-    rpc_mdlist md;     /* request metadata for the handler (-bin decoded) */
+    uint16_t known[H_COUNT]; /* index + 1 in req of the last of each header request_begin reads */
+    rpc_mdlist md;     /* request metadata for the handler (-bin decoded), built on first use */
+    int md_built;
     int headers_done;  /* request headers processed */
     int accept_gzip;   /* client's grpc-accept-encoding has gzip */
     int compress;      /* responses gzip'd (decided when the response headers go out) */
@@ -94,9 +115,12 @@ struct rpc_call {
     grpc_deframer df;
     gw_buf scratch;    /* decompression */
     uint32_t n_msgs;
+    int last_compressed;
     gw_buf out;        /* framed response messages not yet taken by nghttp2 */
     size_t out_off;
-    rpc_mdlist resp_h, trailers;
+    rpc_mdlist resp_h, trailers; /* trailers: the handler's; status and message go first */
+    char status[12];    /* grpc-status, set by finish */
+    gw_buf message;     /* grpc-message, percent-encoded, NUL-terminated ("" if none) */
     int response_submitted;
     int finished;
     int rst_after;     /* RST_STREAM(CANCEL) once our trailers are out, if the client still sends */
@@ -142,6 +166,19 @@ static const method *find_method(const rpc_server *s, const char *path)
     return NULL;
 }
 
+static void call_destroy(rpc_call *c)
+{
+    rpc_mdlist_free(&c->req);
+    rpc_mdlist_free(&c->md);
+    rpc_mdlist_free(&c->resp_h);
+    rpc_mdlist_free(&c->trailers);
+    grpc_deframer_free(&c->df);
+    gw_buf_free(&c->scratch);
+    gw_buf_free(&c->out);
+    gw_buf_free(&c->message);
+    gw_free(c);
+}
+
 static void call_free(rpc_call *c, int notify)
 {
     conn *cn = c->cn;
@@ -156,15 +193,36 @@ static void call_free(rpc_call *c, int notify)
         cn->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    rpc_mdlist_free(&c->req);
-    rpc_mdlist_free(&c->md);
-    rpc_mdlist_free(&c->resp_h);
-    rpc_mdlist_free(&c->trailers);
-    grpc_deframer_free(&c->df);
-    gw_buf_free(&c->scratch);
-    gw_buf_free(&c->out);
     gw_free(c->req_encoding);
-    gw_free(c);
+    worker *w = cn->w;
+    if (w->n_pool < CALL_POOL && c->out.cap <= CALL_BUF_KEEP && c->scratch.cap <= CALL_BUF_KEEP &&
+        c->df.body.cap <= CALL_BUF_KEEP && c->message.cap <= CALL_BUF_KEEP) {
+        /* Recycle: keep the buffers and header storage, clear everything else. */
+        rpc_mdlist req = c->req, md = c->md, rh = c->resp_h, tr = c->trailers;
+        gw_buf out = c->out, scratch = c->scratch, body = c->df.body, msg = c->message;
+        rpc_mdlist_reset(&req);
+        rpc_mdlist_reset(&md);
+        rpc_mdlist_reset(&rh);
+        rpc_mdlist_reset(&tr);
+        gw_buf_reset(&out);
+        gw_buf_reset(&scratch);
+        gw_buf_reset(&body);
+        gw_buf_reset(&msg);
+        memset(c, 0, sizeof *c);
+        c->req = req;
+        c->md = md;
+        c->resp_h = rh;
+        c->trailers = tr;
+        c->out = out;
+        c->scratch = scratch;
+        c->df.body = body;
+        c->message = msg;
+        c->next = w->pool;
+        w->pool = c;
+        w->n_pool++;
+        return;
+    }
+    call_destroy(c);
 }
 
 static void conn_free(conn *c)
@@ -281,6 +339,16 @@ static void push_nv(nghttp2_nv *nv, size_t *n, const char *name, const char *val
     (*n)++;
 }
 
+/* grpc-status, grpc-message (if any), then the handler's trailers. */
+static void push_trailers(rpc_call *c, nghttp2_nv *nv, size_t *n, size_t max)
+{
+    push_nv(nv, n, "grpc-status", c->status, strlen(c->status));
+    if (c->message.len > 1)
+        push_nv(nv, n, "grpc-message", (const char *)c->message.data, c->message.len - 1);
+    for (size_t i = 0; i < c->trailers.n && *n < max; i++)
+        push_nv(nv, n, c->trailers.v[i].name, c->trailers.v[i].value, c->trailers.v[i].value_len);
+}
+
 static ssize_t read_out(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                         uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -301,9 +369,7 @@ static ssize_t read_out(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
         nghttp2_nv nv[64];
         size_t n = 0;
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        for (size_t i = 0; i < c->trailers.n && n < 64; i++)
-            push_nv(nv, &n, c->trailers.v[i].name, c->trailers.v[i].value,
-                    c->trailers.v[i].value_len);
+        push_trailers(c, nv, &n, 64);
         if (nghttp2_submit_trailer(ng, sid, nv, n) != 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         return (ssize_t)k;
@@ -346,23 +412,11 @@ static int submit_headers(rpc_call *c)
 
 static int set_status(rpc_call *c, int status, const char *message)
 {
-    char st[16];
-    gw_buf enc;
-    int rc;
-    snprintf(st, sizeof st, "%d", status);
-    gw_buf_init(&enc, 0);
-    /* Status first: peers that read trailers in order see it before anything else. */
-    rpc_mdlist tmp = c->trailers;
-    memset(&c->trailers, 0, sizeof c->trailers);
-    rc = rpc_mdlist_add(&c->trailers, "grpc-status", 11, st, strlen(st));
-    if (!rc && message && *message && !(rc = rpc_percent_encode(message, &enc)))
-        rc = rpc_mdlist_add(&c->trailers, "grpc-message", 12, (char *)enc.data, enc.len - 1);
-    for (size_t i = 0; !rc && i < tmp.n; i++)
-        rc = rpc_mdlist_add(&c->trailers, tmp.v[i].name, strlen(tmp.v[i].name), tmp.v[i].value,
-                            tmp.v[i].value_len);
-    rpc_mdlist_free(&tmp);
-    gw_buf_free(&enc);
-    return rc;
+    snprintf(c->status, sizeof c->status, "%d", status);
+    gw_buf_reset(&c->message);
+    if (message && *message)
+        return rpc_percent_encode(message, &c->message);
+    return 0;
 }
 
 static int finish(rpc_call *c, int status, const char *message, int rst)
@@ -384,8 +438,7 @@ static int finish(rpc_call *c, int status, const char *message, int rst)
     nghttp2_nv nv[128];
     size_t n = 0;
     add_response_headers(c, nv, &n, "200");
-    for (size_t i = 0; i < c->trailers.n && n < 128; i++)
-        push_nv(nv, &n, c->trailers.v[i].name, c->trailers.v[i].value, c->trailers.v[i].value_len);
+    push_trailers(c, nv, &n, 128);
     c->response_submitted = 1;
     return nghttp2_submit_response(c->cn->ng, c->sid, nv, n, NULL) == 0 ? 0 : GW_ENOMEM;
 }
@@ -446,8 +499,42 @@ const char *rpc_call_path(const rpc_call *c)
     return c->m ? c->m->path : "";
 }
 
+static int reserved_header(const char *name);
+
+/* The handler-facing metadata, from the request headers: only when a handler asks, since most
+ * calls never look (the Greeter does not). The call is never really const here. */
+static void build_md(const rpc_call *cc)
+{
+    rpc_call *c = (rpc_call *)(uintptr_t)cc;
+    if (c->md_built)
+        return;
+    c->md_built = 1;
+    for (size_t i = 0; i < c->req.n; i++) {
+        const rpc_md *h = &c->req.v[i];
+        int rc;
+        if (reserved_header(h->name))
+            continue;
+        if (rpc_md_is_bin(h->name)) {
+            gw_buf b;
+            gw_buf_init(&b, 0);
+            rc = rpc_base64_decode(h->value, h->value_len, &b);
+            if (!rc)
+                rc = rpc_mdlist_add(&c->md, h->name, strlen(h->name), b.len ? (char *)b.data : "",
+                                    b.len);
+            gw_buf_free(&b);
+            if (rc == GW_EPARSE)
+                continue; /* undecodable -bin value: dropped, as grpc-go does */
+        } else {
+            rc = rpc_mdlist_add(&c->md, h->name, strlen(h->name), h->value, h->value_len);
+        }
+        if (rc)
+            return; /* out of memory: the handler sees what fitted */
+    }
+}
+
 const char *rpc_call_metadata(const rpc_call *c, const char *name, size_t *len)
 {
+    build_md(c);
     const rpc_md *m = rpc_mdlist_get(&c->md, name);
     if (!m)
         return NULL;
@@ -458,11 +545,13 @@ const char *rpc_call_metadata(const rpc_call *c, const char *name, size_t *len)
 
 size_t rpc_call_metadata_count(const rpc_call *c)
 {
+    build_md(c);
     return c->md.n;
 }
 
 int rpc_call_metadata_at(const rpc_call *c, size_t i, rpc_md *out)
 {
+    build_md(c);
     if (i >= c->md.n)
         return GW_EINVAL;
     *out = c->md.v[i];
@@ -521,6 +610,11 @@ void rpc_call_set_user(rpc_call *c, void *user)
     c->user = user;
 }
 
+int rpc_call_compressed(const rpc_call *c)
+{
+    return c->last_compressed;
+}
+
 void *rpc_call_user(const rpc_call *c)
 {
     return c->user;
@@ -543,12 +637,10 @@ static int reserved_header(const char *name)
 /* The request headers are complete: validate in any header order, then dispatch. */
 static void request_begin(rpc_call *c)
 {
-    const rpc_md *mth = rpc_mdlist_get(&c->req, ":method");
-    const rpc_md *path = rpc_mdlist_get(&c->req, ":path");
-    const rpc_md *ct = rpc_mdlist_get(&c->req, "content-type");
-    const rpc_md *enc = rpc_mdlist_get(&c->req, "grpc-encoding");
-    const rpc_md *acc = rpc_mdlist_get(&c->req, "grpc-accept-encoding");
-    const rpc_md *to = rpc_mdlist_get(&c->req, "grpc-timeout");
+#define KNOWN(h) (c->known[h] ? &c->req.v[c->known[h] - 1] : NULL)
+    const rpc_md *mth = KNOWN(H_METHOD), *path = KNOWN(H_PATH), *ct = KNOWN(H_CT);
+    const rpc_md *enc = KNOWN(H_ENC), *acc = KNOWN(H_ACC), *to = KNOWN(H_TIMEOUT);
+#undef KNOWN
     rpc_server *s = c->cn->w->srv;
     char msg[512];
 
@@ -596,29 +688,6 @@ static void request_begin(rpc_call *c)
         finish(c, RPC_UNIMPLEMENTED, msg, 0);
         return;
     }
-    for (size_t i = 0; i < c->req.n; i++) {
-        const rpc_md *h = &c->req.v[i];
-        int rc;
-        if (reserved_header(h->name))
-            continue;
-        if (rpc_md_is_bin(h->name)) {
-            gw_buf b;
-            gw_buf_init(&b, 0);
-            rc = rpc_base64_decode(h->value, h->value_len, &b);
-            if (!rc)
-                rc = rpc_mdlist_add(&c->md, h->name, strlen(h->name), b.len ? (char *)b.data : "",
-                                    b.len);
-            gw_buf_free(&b);
-            if (rc == GW_EPARSE)
-                continue; /* undecodable -bin value: dropped, as grpc-go does */
-        } else {
-            rc = rpc_mdlist_add(&c->md, h->name, strlen(h->name), h->value, h->value_len);
-        }
-        if (rc) {
-            finish(c, RPC_INTERNAL, "out of memory", 1);
-            return;
-        }
-    }
     c->headers_done = 1;
     if (to) {
         int64_t ns = grpc_timeout_parse(to->value, to->value_len);
@@ -663,6 +732,7 @@ static void on_msg(void *u, const grpc_frame_msg *m)
         n = c->scratch.len;
     }
     c->n_msgs++;
+    c->last_compressed = m->compressed != 0;
     if (c->n_msgs > 1 && (c->m->h.kind == RPC_UNARY || c->m->h.kind == RPC_SERVER_STREAMING)) {
         finish(c, RPC_INTERNAL, "grpc: too many request messages for a unary request", 1);
         return;
@@ -695,16 +765,28 @@ static int cb_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     conn *cn = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    rpc_call *c = gw_calloc(1, sizeof *c);
-    if (!c)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    worker *w = cn->w;
+    rpc_call *c = w->pool;
+    if (c) {
+        w->pool = c->next;
+        w->n_pool--;
+        c->next = NULL;
+        gw_buf body = c->df.body;
+        grpc_deframer_init(&c->df, w->srv->o.max_recv);
+        gw_buf_free(&c->df.body);
+        c->df.body = body;
+    } else {
+        c = gw_calloc(1, sizeof *c);
+        if (!c)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        grpc_deframer_init(&c->df, w->srv->o.max_recv);
+        gw_buf_init(&c->scratch, w->srv->o.max_recv + 64);
+        gw_buf_init(&c->out, 0);
+    }
     c->cn = cn;
     c->sid = f->hd.stream_id;
     c->want_compress = -1;
     c->req.limit = MAX_HEADER_BYTES;
-    grpc_deframer_init(&c->df, cn->w->srv->o.max_recv);
-    gw_buf_init(&c->scratch, cn->w->srv->o.max_recv + 64);
-    gw_buf_init(&c->out, 0);
     c->next = cn->calls;
     if (cn->calls)
         cn->calls->prev = c;
@@ -721,8 +803,12 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     rpc_call *c = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!c)
         return 0;
-    if (rpc_mdlist_add(&c->req, (const char *)name, nlen, (const char *)value, vlen) != 0)
+    if (rpc_mdlist_add(&c->req, (const char *)name, nlen, (const char *)value, vlen) != 0 ||
+        c->req.n > UINT16_MAX)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* over the header cap: reset the stream */
+    int k = known_header(name, nlen);
+    if (k >= 0)
+        c->known[k] = (uint16_t)c->req.n; /* the last one wins, as rpc_mdlist_get would */
     return 0;
 }
 
@@ -915,6 +1001,12 @@ static void *worker_main(void *u)
     /* A loop failure leaves connections behind: close them all. */
     while (w->conns)
         conn_free(w->conns);
+    while (w->pool) {
+        rpc_call *c = w->pool;
+        w->pool = c->next;
+        call_destroy(c);
+    }
+    w->n_pool = 0;
     return NULL;
 }
 

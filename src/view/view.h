@@ -38,6 +38,8 @@ typedef struct view_opts {
     int64_t stream;         /* only this stream id; -1 all */
     uint64_t max_count;     /* -c: stop after this many records (packets or calls); 0 = no limit */
     pb_opts pb;
+    struct pb_schemas *schemas; /* message types by method (src/pb/pb_schema.h): built-ins,
+                                   --proto, --protoset, learned from reflection; NULL: schemaless */
 } view_opts;
 void view_opts_default(view_opts *o);
 

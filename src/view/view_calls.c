@@ -4,7 +4,9 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "view/view_explain.h"
 #include "view/view_pb.h"
+#include "view/view_schema.h"
 
 #define SHORT_MAX 60
 
@@ -38,7 +40,11 @@ static void short_msg(view *v, const grpc_call *c, const grpc_msg *m)
     } else if (c->kind && strcmp(c->kind, "grpc+json") == 0) {
         view_fmt_text(b, (const char *)m->data, m->data_len, SHORT_MAX);
     } else {
-        view_pb_short(b, m->data, m->data_len, SHORT_MAX);
+        const pb_msgdef *t = view_schema_type(v->o.schemas, c->method, m->from_client);
+        if (t)
+            view_schema_short(b, v->o.schemas, t, m->data, m->data_len, SHORT_MAX);
+        else
+            view_pb_short(b, m->data, m->data_len, SHORT_MAX);
     }
 }
 
@@ -79,8 +85,12 @@ static void text_line(view *v, const grpc_call *c)
     gw_buf_append(b, " \xe2\x86\x92 ", 5); /* → */
     view_fmt_endpoint(b, &c->server);
     gw_buf_printf(b, " %s", k->bold);
+    char guess[256];
+    double score;
     if (c->method)
         view_fmt_text(b, c->method, strlen(c->method), 200);
+    else if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score))
+        gw_buf_printf(b, "?%s (guess, score %.2f)", guess, score);
     else
         gw_buf_printf(b, "?stream=%" PRIu32, c->stream);
     gw_buf_printf(b, "%s ", k->reset);
@@ -132,6 +142,8 @@ static void on_call_end(void *u, grpc_call *c)
         view_json_call(v, c);
     else
         text_line(v, c);
+    if (v->o.explain && !v->o.json)
+        view_explain_call(&v->out, c, "    ", "\n");
     view_record_done(v);
 }
 

@@ -9,11 +9,14 @@
 
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "view/view_explain.h"
 #include "view/view_pb.h"
+#include "view/view_schema.h"
 
 typedef struct fstate {
     gw_buf body;        /* tree lines or info items of the current packet */
     gw_buf json;        /* frames array of the current packet (JSON) */
+    gw_buf expl;        /* --explain lines printed under the packet line (--frames) */
     int nframes;        /* frames in the current packet */
     int selected;       /* the current packet passes the number selection */
     int stream_hit;     /* a frame of the selected stream is in the packet */
@@ -21,6 +24,10 @@ typedef struct fstate {
 } fstate;
 
 static int tree(const view *v) { return v->kind == VIEW_TREE; }
+
+/* --explain line prefixes: under the packet line (--frames), in the tree (-V). */
+#define EXPLAIN_FRAMES "        "
+#define EXPLAIN_TREE "    [Explain: "
 
 /* Bits of `value` under `mask` as Wireshark draws them: "00.0 ..0." */
 static void bits(gw_buf *b, int width, uint32_t mask, uint32_t value)
@@ -368,6 +375,12 @@ static void on_frame(void *u, const tcp_conn *c, const h2_frame_rec *fr)
         if (fr->has_block)
             block_summary(b, fr, ": ");
     }
+    if (v->o.explain && !v->o.json) {
+        if (tree(v))
+            view_explain_frame(&st->body, fr, EXPLAIN_TREE, "]\n");
+        else
+            view_explain_frame(&st->expl, fr, EXPLAIN_FRAMES, "\n");
+    }
     st->nframes++;
 }
 
@@ -390,12 +403,19 @@ static void on_preface(void *u, const tcp_conn *c, int dir)
         gw_buf_append(&st->body, "Magic", 5);
         st->nframes++;
     }
+    if (v->o.explain)
+        view_explain_preface(tree(v) ? &st->body : &st->expl, tree(v) ? EXPLAIN_TREE : EXPLAIN_FRAMES,
+                             tree(v) ? "]\n" : "\n");
 }
 
 static void on_message(void *u, grpc_call *c, const grpc_msg *m)
 {
     view *v = u;
     fstate *st = v->state;
+    if (v->o.explain && !tree(v) && st->selected && !v->o.json &&
+        (v->o.conn < 0 || (int64_t)c->conn_index == v->o.conn) &&
+        (v->o.stream < 0 || (int64_t)c->stream == v->o.stream))
+        view_explain_message(&st->expl, c, m, EXPLAIN_FRAMES, "\n");
     if (!tree(v) || !st->selected || v->o.json)
         return;
     if (v->o.conn >= 0 && (int64_t)c->conn_index != v->o.conn)
@@ -423,8 +443,14 @@ static void on_message(void *u, grpc_call *c, const grpc_msg *m)
     if (m->data && m->decoded && !m->truncated && c->is_grpc) {
         gw_buf_printf(b, "Protocol Buffers: %s,%s\n", c->method ? c->method : "?",
                       m->from_client ? "request" : "response");
-        view_pb_tree(b, m->data, m->data_len, 1, &v->o.pb);
+        const pb_msgdef *t = view_schema_type(v->o.schemas, c->method, m->from_client);
+        if (t)
+            view_schema_tree(b, v->o.schemas, t, m->data, m->data_len, 1, &v->o.pb);
+        else
+            view_pb_tree(b, m->data, m->data_len, 1, &v->o.pb);
     }
+    if (v->o.explain)
+        view_explain_message(b, c, m, EXPLAIN_TREE, "]\n");
 }
 
 static void note(view *v, const tcp_conn *c, const char *fmt_what, uint64_t len, const char *why)
@@ -462,6 +488,7 @@ static void on_packet_begin(void *u, const dissect_pkt *dp)
         v->ts_base = dp->pkt->ts_ns;
     gw_buf_reset(&st->body);
     gw_buf_reset(&st->json);
+    gw_buf_reset(&st->expl);
     st->nframes = 0;
     st->stream_hit = 0;
     st->has_h2 = 0;
@@ -598,6 +625,11 @@ static void frames_line(view *v, const dissect_pkt *dp, fstate *st)
         gw_buf_append(b, l->anomaly, strlen(l->anomaly));
     }
     gw_buf_putc(b, '\n');
+    if (v->o.explain) {
+        if (!st->nframes)
+            view_explain_tcp(b, l, EXPLAIN_FRAMES, "\n");
+        gw_buf_append(b, st->expl.data, st->expl.len);
+    }
 }
 
 static void json_packet(view *v, const dissect_pkt *dp, fstate *st)
@@ -639,6 +671,8 @@ static void on_packet_end(void *u, const dissect_pkt *dp)
         json_packet(v, dp, st);
     else if (tree(v)) {
         tree_lower_layers(v, dp);
+        if (v->o.explain && !st->nframes)
+            view_explain_tcp(&v->out, dp->l, EXPLAIN_TREE, "]\n");
         gw_buf_append(&v->out, st->body.data, st->body.len);
         gw_buf_putc(&v->out, '\n');
     } else
@@ -653,6 +687,7 @@ static void del_state(view *v)
         return;
     gw_buf_free(&st->body);
     gw_buf_free(&st->json);
+    gw_buf_free(&st->expl);
     gw_free(st);
 }
 
@@ -663,6 +698,7 @@ int view_frames_init(view *v, dissect_sink *s)
         return GW_ENOMEM;
     gw_buf_init(&st->body, 0);
     gw_buf_init(&st->json, 0);
+    gw_buf_init(&st->expl, 0);
     v->state = st;
     v->del_state = del_state;
     s->on_packet_begin = on_packet_begin;

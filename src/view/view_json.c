@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "view/view_pb.h"
+#include "view/view_schema.h"
 
 void view_json_cstr(gw_buf *b, const char *s)
 {
@@ -62,11 +63,20 @@ static void message_fields(view *v, gw_buf *b, const grpc_call *c, const grpc_ms
         gw_buf_append(b, ",\"data\":\"", 9);
         view_base64(b, m->data, m->data_len);
         gw_buf_append(b, "\",\"fields\":", 11);
+        const pb_msgdef *t = view_schema_type(v->o.schemas, c->method, m->from_client);
         if (m->decoded && !m->truncated && c->is_grpc &&
-            !(c->kind && strcmp(c->kind, "grpc+json") == 0))
-            view_pb_json(b, m->data, m->data_len, &v->o.pb);
-        else
+            !(c->kind && strcmp(c->kind, "grpc+json") == 0)) {
+            if (t)
+                view_schema_json(b, v->o.schemas, t, m->data, m->data_len, &v->o.pb);
+            else
+                view_pb_json(b, m->data, m->data_len, &v->o.pb);
+        } else {
             gw_buf_append(b, "null", 4);
+        }
+        if (t) {
+            gw_buf_append(b, ",\"message_type\":", 16);
+            view_json_cstr(b, t->full_name);
+        }
     }
     gw_buf_printf(b, ",\"decoded\":%s,\"truncated\":%s", m->decoded ? "true" : "false",
                   m->truncated ? "true" : "false");
@@ -184,6 +194,13 @@ void view_json_call(view *v, const grpc_call *c)
     json_endpoints(b, c);
     gw_buf_printf(b, ",\"stream\":%" PRIu32 ",\"method\":", c->stream);
     view_json_cstr(b, c->method);
+    char guess[256];
+    double score;
+    if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score)) {
+        gw_buf_append(b, ",\"method_guess\":{\"method\":", 27);
+        view_json_cstr(b, guess);
+        gw_buf_printf(b, ",\"score\":%.2f}", score);
+    }
     gw_buf_append(b, ",\"authority\":", 13);
     view_json_cstr(b, c->authority);
     gw_buf_append(b, ",\"kind\":", 8);

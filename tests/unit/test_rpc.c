@@ -77,6 +77,7 @@ static rpc_server *start_server(void)
     rpc_server *s = rpc_server_new(&o);
     GW_CHECK(s != NULL);
     GW_CHECK_INT(rpc_greeter_register(s), 0);
+    GW_CHECK_INT(rpc_interop_register(s), 0);
     rpc_handler sl = {"/test.T/Sleep", RPC_UNARY, sleep_msg, NULL, count_end, NULL};
     rpc_handler ec = {"/test.T/Echo", RPC_UNARY, echo_msg, NULL, count_end, NULL};
     GW_CHECK_INT(rpc_server_add(s, &sl), 0);
@@ -135,7 +136,7 @@ static void on_done(rpc_ccall *c, int status, const char *message, void *u)
     r->status = status;
     snprintf(r->message, sizeof r->message, "%s", message);
     r->done = 1;
-    r->trailers_only = nt == 0 && rpc_mdlist_get(&(rpc_mdlist){(rpc_md *)h, nh, nh, 0, 0}, "grpc-status");
+    r->trailers_only = nt == 0 && rpc_mdlist_get(&(rpc_mdlist){(rpc_md *)h, nh, nh, 0, 0, NULL}, "grpc-status");
     copy_md(h, nh, "x-echo", r->hdr_echo, sizeof r->hdr_echo);
     copy_md(h, nh, "grpc-encoding", r->hdr_encoding, sizeof r->hdr_encoding);
     copy_md(h, nh, "grpc-accept-encoding", r->hdr_accept, sizeof r->hdr_accept);
@@ -605,6 +606,88 @@ static void test_graceful_shutdown(rpc_server *s)
     GW_CHECK(rpc_channel_new(g_addr, why, sizeof why) == NULL);
 }
 
+/* grpc.testing.TestService: every client case against our own server, then server details the
+ * cases do not reach (interval_us pacing, HalfDuplexCall, expect_compressed, bad sizes). */
+static void test_interop(rpc_channel *ch)
+{
+    for (size_t i = 0; rpc_interop_cases[i]; i++) {
+        char why[256] = "";
+        int rc = rpc_interop_client(g_addr, rpc_interop_cases[i], why, sizeof why);
+        if (rc)
+            fprintf(stderr, "interop case %s: %s\n", rpc_interop_cases[i], why);
+        GW_CHECK_INT(rc, 0);
+    }
+    char why[64];
+    GW_CHECK_INT(rpc_interop_client(g_addr, "no_such_case", why, sizeof why), 1);
+
+    result r;
+    /* StreamingOutputCallRequest { response_parameters { size 3 interval_us 30000 } x2 } */
+    static const uint8_t paced[] = {0x12, 0x06, 0x08, 0x03, 0x10, 0xb0, 0xea, 0x01,
+                                    0x12, 0x06, 0x08, 0x03, 0x10, 0xb0, 0xea, 0x01};
+    int64_t t0 = rpc_now_ms();
+    one_call(ch, "/grpc.testing.TestService/StreamingOutputCall", NULL, paced, sizeof paced, &r);
+    GW_CHECK_INT(r.status, RPC_OK);
+    GW_CHECK_INT(r.n_msgs, 2);
+    GW_CHECK(rpc_now_ms() - t0 >= 60);
+    /* StreamingOutputCallResponse { payload { body: 3 zeros } } */
+    GW_CHECK_INT(r.body.len, 7);
+    if (r.body.len == 7)
+        GW_CHECK(memcmp(r.body.data, "\x0a\x05\x12\x03\0\0\0", 7) == 0);
+    gw_buf_free(&r.body);
+
+    /* HalfDuplexCall: two requests, the answers come only after the half-close. */
+    static const uint8_t one[] = {0x12, 0x02, 0x08, 0x01};
+    rpc_ccall *c = start(ch, "/grpc.testing.TestService/HalfDuplexCall", NULL, &r);
+    GW_CHECK(c != NULL);
+    if (c) {
+        GW_CHECK_INT(rpc_ccall_send(c, one, sizeof one), 0);
+        GW_CHECK_INT(rpc_ccall_send(c, one, sizeof one), 0);
+        GW_CHECK_INT(rpc_channel_run(ch, 100), GW_ETIMEOUT);
+        GW_CHECK_INT(r.n_msgs, 0);
+        GW_CHECK_INT(rpc_ccall_close_send(c), 0);
+        GW_CHECK_INT(rpc_channel_run(ch, 10000), 0);
+        GW_CHECK_INT(r.status, RPC_OK);
+        GW_CHECK_INT(r.n_msgs, 2);
+    }
+    gw_buf_free(&r.body);
+
+    /* SimpleRequest { expect_compressed { value: true } } sent uncompressed: INVALID_ARGUMENT. */
+    static const uint8_t expect_z[] = {0x42, 0x02, 0x08, 0x01};
+    one_call(ch, "/grpc.testing.TestService/UnaryCall", NULL, expect_z, sizeof expect_z, &r);
+    GW_CHECK_INT(r.status, RPC_INVALID_ARGUMENT);
+    gw_buf_free(&r.body);
+    /* ... and gzip'd it passes; response_compressed { true } gets a gzip response. */
+    static const uint8_t expect_z2[] = {0x42, 0x02, 0x08, 0x01, 0x32, 0x02, 0x08, 0x01, 0x10, 0x64};
+    rpc_call_opts o;
+    memset(&o, 0, sizeof o);
+    o.gzip = 1;
+    one_call(ch, "/grpc.testing.TestService/UnaryCall", &o, expect_z2, sizeof expect_z2, &r);
+    GW_CHECK_INT(r.status, RPC_OK);
+    GW_CHECK_STR(r.hdr_encoding, "gzip");
+    GW_CHECK_INT(r.body.len, 104); /* 0a 66 12 64 + 100 zeros */
+    gw_buf_free(&r.body);
+    /* response_size beyond 4 MiB: INVALID_ARGUMENT; a malformed request: INTERNAL. */
+    static const uint8_t huge[] = {0x10, 0x80, 0x80, 0x80, 0x04};
+    one_call(ch, "/grpc.testing.TestService/UnaryCall", NULL, huge, sizeof huge, &r);
+    GW_CHECK_INT(r.status, RPC_INVALID_ARGUMENT);
+    gw_buf_free(&r.body);
+    static const uint8_t junk[] = {0x1a, 0x09, 0x00};
+    one_call(ch, "/grpc.testing.TestService/UnaryCall", NULL, junk, sizeof junk, &r);
+    GW_CHECK_INT(r.status, RPC_INTERNAL);
+    gw_buf_free(&r.body);
+    /* StreamingInputCall with no messages: aggregated size 0 (an empty message). */
+    c = start(ch, "/grpc.testing.TestService/StreamingInputCall", NULL, &r);
+    GW_CHECK(c != NULL);
+    if (c) {
+        GW_CHECK_INT(rpc_ccall_close_send(c), 0);
+        GW_CHECK_INT(rpc_channel_run(ch, 10000), 0);
+        GW_CHECK_INT(r.status, RPC_OK);
+        GW_CHECK_INT(r.n_msgs, 1);
+        GW_CHECK_INT(r.body.len, 0);
+    }
+    gw_buf_free(&r.body);
+}
+
 int main(void)
 {
     test_codecs();
@@ -618,6 +701,7 @@ int main(void)
         test_errors(ch);
         test_gzip_and_metadata(ch);
         test_concurrent(ch);
+        test_interop(ch);
         rpc_channel_del(ch);
     }
     test_http_refusals();

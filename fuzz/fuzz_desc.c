@@ -1,0 +1,36 @@
+/* The descriptor loader: arbitrary bytes as a FileDescriptorSet and as a reflection response
+ * (on top of the built-ins, so references resolve), then every message type rendered over the
+ * same bytes with the JSON, text, short and tree renderers. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pb/pb_schema.h"
+#include "view/view_schema.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    pb_schemas *s;
+    char err[256];
+    if (size > 1 << 20 || pb_schemas_new(&s, NULL))
+        return 0;
+    pb_schemas_add_builtin(s);
+    pb_schemas_load_descset(s, data, size, err, sizeof err);
+    pb_schemas_learn_reflection(s, data, size);
+    gw_buf b;
+    gw_buf_init(&b, 1 << 20);
+    for (size_t k = 0; k < pb_schemas_n_files(s); k++) {
+        const pb_filedef *f = pb_schemas_file(s, k);
+        if (f->builtin)
+            continue;
+        for (size_t i = 0; i < f->n_messages; i++) {
+            view_schema_json(&b, s, f->messages[i], data, size, NULL);
+            view_schema_text(&b, s, f->messages[i], data, size, 0, NULL);
+            view_schema_short(&b, s, f->messages[i], data, size, 60);
+            view_schema_tree(&b, s, f->messages[i], data, size, 1, NULL);
+            gw_buf_reset(&b);
+        }
+    }
+    gw_buf_free(&b);
+    pb_schemas_del(s);
+    return 0;
+}
