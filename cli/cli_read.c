@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "common/gw_err.h"
 #include "dissect/dissect.h"
+#include "h2/hpack.h"
 #include "pb/pb_schema.h"
 #include "view/view.h"
 
@@ -173,6 +174,30 @@ static void learn_message(void *u, grpc_call *c, const grpc_msg *m)
         pb_schemas_learn_reflection(learn_schemas, m->data, m->data_len);
     if (learn_next)
         learn_next(u, c, m);
+}
+
+/* Does the file mention the reflection service at all? A header string starts on a byte
+ * boundary, so the Huffman code of "/grpc.reflection.v1" begins with the same whole bytes
+ * wherever it is sent; plain and Huffman forms are searched in every packet. A full first pass
+ * costs as much as the main one: it runs only when this finds something. */
+static int mentions_reflection(const char *file, const char *filter)
+{
+    static const char path[] = "/grpc.reflection.v1";
+    uint8_t huff[32];
+    size_t hl = hpack_huff_encode((const uint8_t *)path, sizeof path - 1, huff);
+    size_t whole = hl > 1 ? hl - 1 : hl; /* the last byte may hold bits of what follows */
+    char msg[512];
+    cap_source *src = NULL;
+    cap_packet pkt;
+    int found = 0;
+    if (cap_source_open_file(&src, file, msg, sizeof msg))
+        return 0;
+    if (!filter[0] || cap_source_set_filter(src, filter, msg, sizeof msg) == 0)
+        while (!found && !stop_flag && cap_source_next(src, &pkt, msg, sizeof msg) > 0)
+            found = memmem(pkt.data, pkt.caplen, path, sizeof path - 1) ||
+                    memmem(pkt.data, pkt.caplen, huff, whole);
+    cap_source_del(src);
+    return found;
 }
 
 /* Files: a first pass that only collects reflection responses, so that calls before the
@@ -407,7 +432,7 @@ int cli_read_main(int argc, char **argv, int live)
     vo.schemas = schemas;
     learn_schemas = schemas;
     if (!no_learn && !live && strcmp(file, "-") != 0 && !dopts.no_grpc &&
-        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE))
+        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && mentions_reflection(file, filter))
         (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
     if (view_new(&v, kind, &vo, &sink)) {
         cli_err("out of memory");
