@@ -86,7 +86,8 @@ static void finish(view *v)
 {
     cstate *st = v->state;
     gw_buf *b = &v->out;
-    qsort(st->v, st->n, sizeof *st->v, by_index);
+    if (st->n) /* qsort wants a real array, even for nothing */
+        qsort(st->v, st->n, sizeof *st->v, by_index);
     if (!v->o.json) {
         gw_buf_printf(b, "TCP conversations: %zu\n", st->n);
         gw_buf_printf(b, "%4s  %-46s     %-46s %19s %19s %12s %10s %s\n", "#", "A", "B",

@@ -145,7 +145,8 @@ static void finish(view *v)
 {
     sstate *st = v->state;
     gw_buf *b = &v->out;
-    qsort(st->m, st->n, sizeof *st->m, by_calls);
+    if (st->n)
+        qsort(st->m, st->n, sizeof *st->m, by_calls);
     if (!v->o.json) {
         gw_buf_printf(b, "%" PRIu64 " packets, %" PRIu64 " bytes, %" PRIu64 " TCP connections (%" PRIu64
                          " HTTP/2), %" PRIu64 " calls\n\n",
