@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/gw_cur.h"
+#include "common/gw_utf8.h"
 #include "common/gw_err.h"
 
 #define PB_FIELD_MAX 536870911u /* 2^29 - 1: the largest field number (encoding guide) */
@@ -135,35 +136,11 @@ static int printable_utf8(const uint8_t *s, size_t n)
         if (i == n)
             break;
         uint8_t c = s[i];
-        if (c < 0x80) {
-            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-                return 0;
-            i++;
-            continue;
-        }
+        if (c < 0x80)
+            return 0; /* a control character: the fast loop passed every printable one */
         uint32_t cp;
-        size_t len;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+        size_t len = gw_utf8_seq(s + i, n - i, &cp);
+        if (!len || (cp >= 0x80 && cp <= 0x9f)) /* C1 controls are not text either */
             return 0;
         i += len;
     }

@@ -13,6 +13,7 @@
 #include "common/gw_cur.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "common/gw_utf8.h"
 
 /* Matches pb_wire's own hard limit; the JSON renderer recurses by itself and needs its own. */
 #define VIEW_PB_DEPTH_HARD 200
@@ -97,32 +98,8 @@ static int cescape(gw_buf *b, const uint8_t *p, size_t n)
 /* Length of the valid UTF-8 sequence (2-4 bytes) starting at s[0], or 0. */
 static size_t utf8_len(const uint8_t *s, size_t n)
 {
-    uint8_t c = s[0];
-    size_t len;
     uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[k] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
+    return gw_utf8_seq(s, n, &cp);
 }
 
 /* Byte classes for JSON strings: 0 copied as is, 1 escaped, 2 starts a UTF-8 sequence. */

@@ -14,6 +14,7 @@
 #include "common/gw_cur.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "common/gw_utf8.h"
 #include "view/view_pb.h"
 
 #define NO_DAMAGE ((size_t)-1)
@@ -64,43 +65,6 @@ static int wire_of(int type)
     }
 }
 
-static int utf8_ok(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
-}
 
 /* Walk a packed run: calls back with each element's raw value. Returns 0 when it splits exactly. */
 typedef struct packed_it {
@@ -148,7 +112,7 @@ static const char *check(const item *x, int depth, int max_depth)
     if (x->f.wire_type == want) {
         switch (fd->type) {
         case PB_T_STRING:
-            return utf8_ok(x->body, x->blen) ? NULL : "invalid UTF-8 in a string field";
+            return gw_utf8_valid(x->body, x->blen) ? NULL : "invalid UTF-8 in a string field";
         case PB_T_MESSAGE:
         case PB_T_GROUP:
             if (!fd->msg)
