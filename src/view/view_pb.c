@@ -102,10 +102,11 @@ static size_t utf8_len(const uint8_t *s, size_t n)
     return gw_utf8_seq(s, n, &cp);
 }
 
-/* Byte classes for JSON strings: 0 copied as is, 1 escaped, 2 starts a UTF-8 sequence. */
-static const uint8_t json_class[256] = {
-    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1, [0x80 ... 0xff] = 2,
-};
+/* Bytes copied into a JSON string as they are: printable ASCII but the quote and backslash. */
+static inline int json_plain(uint8_t c)
+{
+    return (uint8_t)(c - 0x20) < 0x5f && c != '"' && c != '\\';
+}
 
 int view_json_string(gw_buf *out, const char *s, size_t n)
 {
@@ -114,7 +115,7 @@ int view_json_string(gw_buf *out, const char *s, size_t n)
     size_t run = 0, i = 0;
     while (i < n && !rc) {
         /* The common case, long runs of plain ASCII, costs one table load per byte. */
-        while (i < n && json_class[p[i]] == 0)
+        while (i < n && json_plain(p[i]))
             i++;
         if (i == n)
             break;
@@ -122,7 +123,7 @@ int view_json_string(gw_buf *out, const char *s, size_t n)
         char esc[8];
         size_t adv = 1;
         esc[0] = 0;
-        if (json_class[c] == 2) {
+        if (c >= 0x80) {
             adv = utf8_len(p + i, n - i);
             if (!adv) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
