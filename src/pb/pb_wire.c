@@ -122,17 +122,23 @@ int pb_is_message(const uint8_t *p, size_t n, int max_depth)
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF) whose characters are all
  * printable: no C0 controls except \t \n \r, no DEL, no C1 controls. */
-/* Printable ASCII (and tab, newline, carriage return): the bytes the fast loop passes over. */
-static inline int plain_ascii(uint8_t c)
-{
-    return (uint8_t)(c - 0x20) < 0x5f || c == '\t' || c == '\n' || c == '\r';
-}
+/* Printable ASCII, tab, newline, carriage return: the bytes the fast loop passes over. */
+static const uint8_t plain_ascii_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 static int printable_utf8(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        while (i < n && plain_ascii(s[i])) /* long text costs one table load per byte */
+        while (i < n && plain_ascii_tab[s[i]]) /* long text costs one table load per byte */
             i++;
         if (i == n)
             break;
