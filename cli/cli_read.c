@@ -217,7 +217,9 @@ static int learn_prepass(const char *file, const char *filter, const dissect_opt
         return -1;
     if (filter[0] && cap_source_set_filter(src, filter, msg, sizeof msg))
         goto out;
-    if (dissect_new(&d, dopts, &sink))
+    dissect_opts all = *dopts;
+    all.grpc.keep = GRPC_KEEP_ALL; /* the descriptors may be in any response, not the first */
+    if (dissect_new(&d, &all, &sink))
         goto out;
     while (!stop_flag && cap_source_next(src, &pkt, msg, sizeof msg) > 0)
         if (dissect_packet(d, &pkt) == GW_ENOMEM)

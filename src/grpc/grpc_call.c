@@ -51,6 +51,7 @@ typedef struct call_st {
     uint8_t resp_end_by_data;
     uint8_t trailers_seen;
     uint8_t lost;
+    uint8_t keep_all;    /* a reflection call: its responses teach schemas, keep every body */
     uint8_t lost_mid;    /* created mid-call: undone if the request headers turn up after all
                             (detection can settle a direction only at the connection's end) */
     uint8_t normal_end;
@@ -660,7 +661,7 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
         c->resp_bytes += fm->length;
     m.data = fm->body;
     m.data_len = fm->body_len;
-    if (g->o.keep == GRPC_KEEP_FIRST)
+    if (g->o.keep == GRPC_KEEP_FIRST && !cs->keep_all)
         cs->df[d].discard = 1; /* the preview has its message; count the rest */
     if (fm->skipped) {
         m.why = "body not kept (the view does not show it)";
@@ -745,6 +746,10 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
         block_anomalies(cs, fr);
         copy_block(cs, fr, &c->req_headers, &c->n_req_headers);
         set_str(&c->method, find_field(fr, ":path"));
+        if (c->method && strstr(c->method, "/grpc.reflection.")) {
+            cs->keep_all = 1;
+            cs->df[REQ].discard = cs->df[RESP].discard = 0;
+        }
         const hpack_field *auth = find_field(fr, ":authority");
         set_str(&c->authority, auth ? auth : find_field(fr, "host"));
         set_str(&c->content_type, find_field(fr, "content-type"));

@@ -9,7 +9,8 @@ export GW_PEERS_DIR=${GW_PEERS_DIR:-$PEERS_ROOT/build/peers}
 GW_PYTHON=${GW_PYTHON:-/usr/bin/python3}
 export PYTHONDONTWRITEBYTECODE=1  # keep __pycache__ out of tests/peers/py
 PEERS_ALL="go py node"
-PEERS_SCENARIOS="greeter unary server_stream client_stream bidi large gzip error_details unimplemented deadline concurrent cancel http415"
+# reflection: the go client only (grpc-go serves reflection; the others are not asked to)
+PEERS_SCENARIOS="greeter unary server_stream client_stream bidi large gzip error_details unimplemented deadline concurrent cancel http415 reflection"
 
 # peer_server_cmd PEER HOST PORT: sets the array SERVER_CMD.
 peer_server_cmd() {

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding/gzip"
+	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 
 	pb "grpcwire/pb/helloworld"
@@ -260,7 +261,46 @@ func cancelStream(c lab.LabClient) {
 }
 
 var scenarios = []string{"greeter", "unary", "server_stream", "client_stream", "bidi", "large",
-	"gzip", "error_details", "unimplemented", "deadline", "concurrent", "cancel"}
+	"gzip", "error_details", "unimplemented", "deadline", "concurrent", "cancel", "reflection"}
+
+// reflectionInfo asks the server's reflection service for its services, then for the file that
+// defines grpcwire.test.Lab, as grpcurl does before a call.
+func reflectionInfo(conn *grpc.ClientConn) {
+	const m = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+	ctx, cancel := ctxT(5 * time.Second)
+	defer cancel()
+	st, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		report(m, err, codes.OK, "")
+		failed = true
+		return
+	}
+	files := 0
+	for _, q := range []*rpb.ServerReflectionRequest{
+		{MessageRequest: &rpb.ServerReflectionRequest_ListServices{ListServices: "*"}},
+		{MessageRequest: &rpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "grpcwire.test.Lab"}},
+	} {
+		if err = st.Send(q); err != nil {
+			break
+		}
+		var r *rpb.ServerReflectionResponse
+		if r, err = st.Recv(); err != nil {
+			break
+		}
+		files += len(r.GetFileDescriptorResponse().GetFileDescriptorProto())
+	}
+	if err == nil {
+		err = st.CloseSend()
+	}
+	if err == nil {
+		_, err = st.Recv()
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	report(m, err, codes.OK, fmt.Sprintf("files=%d", files))
+	check(err == nil && files > 0, "reflection returned file descriptors")
+}
 
 func main() {
 	flag.Usage = func() {
@@ -320,6 +360,8 @@ func main() {
 			concurrent(c, 50)
 		case "cancel":
 			cancelStream(c)
+		case "reflection":
+			reflectionInfo(conn)
 		default:
 			fmt.Fprintf(os.Stderr, "go client: unknown scenario %q\n", sc)
 			os.Exit(2)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // lets the server answer gzip requests in gzip
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
 	pb "grpcwire/pb/helloworld"
@@ -205,6 +206,7 @@ func main() {
 	s := grpc.NewServer()
 	pb.RegisterGreeterServer(s, greeter{})
 	lab.RegisterLabServer(s, labServer{})
+	reflection.Register(s) // so captures can hold a reflection exchange (grpcwire learns from it)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
