@@ -51,6 +51,8 @@ typedef struct call_st {
     uint8_t resp_end_by_data;
     uint8_t trailers_seen;
     uint8_t lost;
+    uint8_t status_unknown; /* trailers came, but grpc-status may be among fields from before
+                               the capture: the status is unknown, not UNKNOWN */
     uint8_t keep_all;    /* a reflection call: its responses teach schemas, keep every body */
     uint8_t lost_mid;    /* created mid-call: undone if the request headers turn up after all
                             (detection can settle a direction only at the connection's end) */
@@ -418,6 +420,8 @@ static void settle(call_st *cs)
         c->implied_status = -1;
     else if (c->http_status >= 0 && c->http_status != 200)
         c->implied_status = grpc_status_from_http(c->http_status);
+    else if (cs->status_unknown)
+        c->implied_status = -1;
     else if (cs->ended[RESP])
         c->implied_status = cs->resp_end_by_data ? 13 /* INTERNAL */ : 2 /* UNKNOWN */;
     else
@@ -761,7 +765,14 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
             if (c->timeout_ns < 0)
                 anomaly(cs, "malformed grpc-timeout");
         }
-        set_kind(cs, c->content_type);
+        const hpack_field *ctf = find_field(fr, "content-type");
+        if ((!ctf && fr->hpack_unknown) || (ctf && ctf->unknown_value)) {
+            /* The content-type is among the fields the capture began too late to know: that is
+             * not "another content type". Assume gRPC, as for calls seen mid-stream. */
+            anomaly(cs, "content-type unknown (HPACK entry from before the capture)");
+        } else {
+            set_kind(cs, c->content_type);
+        }
         cs->req_hdrs = 1;
         c->t_start = fr->ts_ns;
         if (c->first_pkt > fr->first_pkt)
@@ -774,6 +785,18 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
     if (fr->block_end_stream && !cs->ended[REQ])
         end_dir(cs, REQ, fr->ts_ns, fr->last_pkt);
     (void)g;
+}
+
+/* Trailers without a readable grpc-status: missing (a protocol violation), or - when the block
+ * referred to HPACK entries from before the capture - perhaps just not known to us. */
+static void unknown_or_missing_status(call_st *cs, const h2_frame_rec *fr)
+{
+    if (fr->hpack_unknown) {
+        cs->status_unknown = 1;
+        anomaly(cs, "grpc-status unknown (HPACK entry from before the capture)");
+    } else {
+        anomaly(cs, "trailers without grpc-status");
+    }
 }
 
 static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
@@ -796,7 +819,10 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
             anomaly(cs, "malformed :status");
         set_str(&c->resp_encoding, find_field(fr, "grpc-encoding"));
         const hpack_field *ct = find_field(fr, "content-type");
-        if (!cs->req_hdrs) {
+        int ct_unknown = !ct && fr->hpack_unknown; /* it may be among the unknown fields */
+        if (ct_unknown) {
+            /* Keep what the call is thought to be: the response does not say otherwise. */
+        } else if (!cs->req_hdrs) {
             /* Mid-connection: the response says what the call is. */
             char *s = ct ? field_dup(ct) : NULL;
             set_kind(cs, s);
@@ -819,7 +845,7 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
                 c->trailers = c->resp_headers;
                 c->n_trailers = c->n_resp_headers;
             } else if (c->is_grpc && status == 200) {
-                anomaly(cs, "trailers without grpc-status");
+                unknown_or_missing_status(cs, fr);
             }
             end_dir(cs, RESP, fr->ts_ns, fr->last_pkt);
         }
@@ -832,7 +858,7 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
         copy_block(cs, fr, &c->trailers, &c->n_trailers);
         cs->trailers_seen = 1;
         if (!take_trailers(cs, fr) && c->is_grpc)
-            anomaly(cs, "trailers without grpc-status");
+            unknown_or_missing_status(cs, fr);
         end_dir(cs, RESP, fr->ts_ns, fr->last_pkt);
     }
     (void)g;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
@@ -1270,6 +1271,17 @@ int pb_schemas_load_proto(pb_schemas *s, const char *path, const char *const *di
     ld.err = err && errlen ? err : dummy;
     ld.errlen = err && errlen ? errlen : sizeof dummy;
     ld.err[0] = 0;
+    /* A relative path that is not there is looked for in the search directories, as protoc
+     * does with `protoc -I dir file.proto`. */
+    char inpath[4096];
+    if (path[0] != '/' && access(path, F_OK) != 0)
+        for (size_t i = 0; i < n_dirs; i++) {
+            int k = snprintf(inpath, sizeof inpath, "%s/%s", dirs[i], path);
+            if (k > 0 && (size_t)k < sizeof inpath && access(inpath, F_OK) == 0) {
+                path = inpath;
+                break;
+            }
+        }
     /* The import name: the path relative to the search directory that holds it (as protoc). */
     const char *name = path;
     while (name[0] == '.' && name[1] == '/')
