@@ -55,6 +55,7 @@ run() {
   # A short warm-up (connections, caches, Go's GC pacing), then the measured run.
   h2load -n 2000 -c "$c" -m "$m" -d "$tmp/body12.bin" -H 'content-type: application/grpc' \
     -H 'te: trailers' "http://127.0.0.1:$port/helloworld.Greeter/SayHello" >/dev/null 2>&1 || true
+  rm -f "$tmp/lat.log" # h2load appends to its log file
   "${pin[@]}" h2load -n "$count" -c "$c" -m "$m" -d "$tmp/body12.bin" \
     -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$tmp/lat.log" \
     "http://127.0.0.1:$port/helloworld.Greeter/SayHello" >"$tmp/h2load.out" 2>&1 || true

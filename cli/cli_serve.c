@@ -21,7 +21,7 @@ static void usage(FILE *f)
 {
     fputs("usage: grpcwire serve [--listen ADDR] [--threads N] [--interop]\n"
           "  --listen ADDR   address to listen on (default [::]:50051, dual stack)\n"
-          "  --threads N     event-loop threads (default: one per CPU)\n"
+          "  --threads N     event-loop threads (default: one per CPU it may run on)\n"
           "  --interop       also serve grpc.testing.TestService, for gRPC's interop clients\n"
           "Serves helloworld.Greeter (SayHello, SayHelloStreamReply, SayHelloBidiStream) over\n"
           "h2c. SIGINT/SIGTERM: graceful shutdown (in-flight calls finish), exit 0.\n",

@@ -49,7 +49,7 @@ typedef struct rpc_handler {
 } rpc_handler;
 
 typedef struct rpc_server_opts {
-    int threads;            /* event-loop threads (default: online CPUs, at most 64) */
+    int threads;            /* event-loop threads (default: CPUs in our affinity mask, at most 64) */
     size_t max_recv;        /* largest request message (default RPC_MAX_MESSAGE) */
     unsigned max_streams;   /* SETTINGS_MAX_CONCURRENT_STREAMS (default 1000) */
     int64_t ping_wait_ms;   /* shutdown: wait this long for the PING ACK (default 1000) */
@@ -99,6 +99,9 @@ void rpc_call_set_user(rpc_call *c, void *user);
 void *rpc_call_user(const rpc_call *c);
 /* 1 if the last request message arrived compressed (interop's expect_compressed). */
 int rpc_call_compressed(const rpc_call *c);
+/* Response bytes queued by rpc_call_send that HTTP/2 flow control has not let out yet: a handler
+ * producing much output waits (rpc_call_timer) while this is large. */
+size_t rpc_call_pending(const rpc_call *c);
 
 /* ---------------------------------------------------------------- client */
 typedef struct rpc_channel rpc_channel;

@@ -14,6 +14,8 @@
 #define SVC "/grpc.testing.TestService/"
 #define MAX_PAYLOAD (RPC_MAX_MESSAGE - 64) /* a response must fit the client's default limit */
 #define MAX_STEPS 10000                    /* queued response parameters per call */
+#define MAX_PENDING (8u << 20) /* output queued behind flow control before we wait for it */
+#define PENDING_POLL_MS 5
 #define ECHO_INITIAL "x-grpc-test-echo-initial"
 #define ECHO_TRAILING "x-grpc-test-echo-trailing-bin"
 
@@ -306,6 +308,13 @@ static void pump(rpc_call *c, ist *s)
         if (st->interval_us > 0 && !st->waited) {
             s->waiting = 1;
             rpc_call_timer(c, (st->interval_us + 999) / 1000, step_timer, NULL);
+            return;
+        }
+        if (rpc_call_pending(c) > 0 && rpc_call_pending(c) + (size_t)st->size > MAX_PENDING) {
+            /* A client that asks for much and reads slowly: wait for the output to drain
+             * rather than buffer without bound. */
+            s->waiting = 1;
+            rpc_call_timer(c, PENDING_POLL_MS, step_timer, NULL);
             return;
         }
         if (st->compressed >= 0)

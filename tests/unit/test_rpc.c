@@ -675,6 +675,15 @@ static void test_interop(rpc_channel *ch)
     one_call(ch, "/grpc.testing.TestService/UnaryCall", NULL, junk, sizeof junk, &r);
     GW_CHECK_INT(r.status, RPC_INTERNAL);
     gw_buf_free(&r.body);
+    /* 4 x 3 MiB replies: beyond 8 MiB queued the server waits for flow control to drain. */
+    static const uint8_t big[] = {0x12, 0x05, 0x08, 0x80, 0x80, 0xc0, 0x01, 0x12, 0x05, 0x08, 0x80,
+                                  0x80, 0xc0, 0x01, 0x12, 0x05, 0x08, 0x80, 0x80, 0xc0, 0x01, 0x12,
+                                  0x05, 0x08, 0x80, 0x80, 0xc0, 0x01};
+    one_call(ch, "/grpc.testing.TestService/StreamingOutputCall", NULL, big, sizeof big, &r);
+    GW_CHECK_INT(r.status, RPC_OK);
+    GW_CHECK_INT(r.n_msgs, 4);
+    GW_CHECK_INT(r.body.len, 3145728 + 4 + 2 + 4);
+    gw_buf_free(&r.body);
     /* StreamingInputCall with no messages: aggregated size 0 (an empty message). */
     c = start(ch, "/grpc.testing.TestService/StreamingInputCall", NULL, &r);
     GW_CHECK(c != NULL);
