@@ -371,3 +371,32 @@ out:
         out->len = start;
     return rc;
 }
+
+int grpc_frame_encode(gw_buf *out, const uint8_t *p, size_t n, int gzip)
+{
+    const uint8_t *body = p;
+    size_t len = n, mark = out->len;
+    int rc = 0;
+    gw_buf z;
+    gw_buf_init(&z, 0);
+    if (gzip) {
+        rc = grpc_compress_gzip(p, n, &z);
+        if (rc)
+            goto out;
+        body = z.data;
+        len = z.len;
+    }
+    rc = GW_ECAP;
+    if (len > UINT32_MAX)
+        goto out;
+    uint8_t hdr[5] = {(uint8_t)(gzip ? 1 : 0), (uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                      (uint8_t)(len >> 8), (uint8_t)len};
+    rc = gw_buf_append(out, hdr, 5);
+    if (!rc && len)
+        rc = gw_buf_append(out, body, len);
+    if (rc)
+        out->len = mark;
+out:
+    gw_buf_free(&z);
+    return rc;
+}

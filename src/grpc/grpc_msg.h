@@ -55,5 +55,9 @@ int grpc_decompress(const char *encoding, const uint8_t *p, size_t n, gw_buf *ou
                     unsigned max_ratio);
 /* Compress (for our own client/server); gzip only. Returns 0 or an error. */
 int grpc_compress_gzip(const uint8_t *p, size_t n, gw_buf *out);
+/* Append one length-prefixed message to out, gzip-compressed (flag 1) when gzip is set: what our
+ * client and server send. Returns 0, GW_ECAP (over 4 GiB or out's limit) or GW_ENOMEM; out is
+ * unchanged on failure. */
+int grpc_frame_encode(gw_buf *out, const uint8_t *p, size_t n, int gzip);
 
 #endif

@@ -7,6 +7,54 @@
 
 #include "pb/pb_schema.h"
 
+/* gRPC server reflection: v1alpha and v1 share every message; only the package differs. */
+#define REFLECTION_BODY \
+     "service ServerReflection {\n" \
+     "  rpc ServerReflectionInfo(stream ServerReflectionRequest)\n" \
+     "      returns (stream ServerReflectionResponse);\n" \
+     "}\n" \
+     "message ServerReflectionRequest {\n" \
+     "  string host = 1;\n" \
+     "  oneof message_request {\n" \
+     "    string file_by_filename = 3;\n" \
+     "    string file_containing_symbol = 4;\n" \
+     "    ExtensionRequest file_containing_extension = 5;\n" \
+     "    string all_extension_numbers_of_type = 6;\n" \
+     "    string list_services = 7;\n" \
+     "  }\n" \
+     "}\n" \
+     "message ExtensionRequest {\n" \
+     "  string containing_type = 1;\n" \
+     "  int32 extension_number = 2;\n" \
+     "}\n" \
+     "message ServerReflectionResponse {\n" \
+     "  string valid_host = 1;\n" \
+     "  ServerReflectionRequest original_request = 2;\n" \
+     "  oneof message_response {\n" \
+     "    FileDescriptorResponse file_descriptor_response = 4;\n" \
+     "    ExtensionNumberResponse all_extension_numbers_response = 5;\n" \
+     "    ListServiceResponse list_services_response = 6;\n" \
+     "    ErrorResponse error_response = 7;\n" \
+     "  }\n" \
+     "}\n" \
+     "message FileDescriptorResponse {\n" \
+     "  repeated bytes file_descriptor_proto = 1;\n" \
+     "}\n" \
+     "message ExtensionNumberResponse {\n" \
+     "  string base_type_name = 1;\n" \
+     "  repeated int32 extension_number = 2;\n" \
+     "}\n" \
+     "message ListServiceResponse {\n" \
+     "  repeated ServiceResponse service = 1;\n" \
+     "}\n" \
+     "message ServiceResponse {\n" \
+     "  string name = 1;\n" \
+     "}\n" \
+     "message ErrorResponse {\n" \
+     "  int32 error_code = 1;\n" \
+     "  string error_message = 2;\n" \
+     "}\n"
+
 static const struct {
     const char *name;
     const char *text;
@@ -113,103 +161,12 @@ static const struct {
      "  }\n"
      "  repeated FieldViolation field_violations = 1;\n"
      "}\n"},
-    /* gRPC server reflection, both versions: the capture's own reflection calls read by name. */
     {"grpc/reflection/v1alpha/reflection.proto",
      "syntax = \"proto3\";\n"
-     "package grpc.reflection.v1alpha;\n"
-     "service ServerReflection {\n"
-     "  rpc ServerReflectionInfo(stream ServerReflectionRequest)\n"
-     "      returns (stream ServerReflectionResponse);\n"
-     "}\n"
-     "message ServerReflectionRequest {\n"
-     "  string host = 1;\n"
-     "  oneof message_request {\n"
-     "    string file_by_filename = 3;\n"
-     "    string file_containing_symbol = 4;\n"
-     "    ExtensionRequest file_containing_extension = 5;\n"
-     "    string all_extension_numbers_of_type = 6;\n"
-     "    string list_services = 7;\n"
-     "  }\n"
-     "}\n"
-     "message ExtensionRequest {\n"
-     "  string containing_type = 1;\n"
-     "  int32 extension_number = 2;\n"
-     "}\n"
-     "message ServerReflectionResponse {\n"
-     "  string valid_host = 1;\n"
-     "  ServerReflectionRequest original_request = 2;\n"
-     "  oneof message_response {\n"
-     "    FileDescriptorResponse file_descriptor_response = 4;\n"
-     "    ExtensionNumberResponse all_extension_numbers_response = 5;\n"
-     "    ListServiceResponse list_services_response = 6;\n"
-     "    ErrorResponse error_response = 7;\n"
-     "  }\n"
-     "}\n"
-     "message FileDescriptorResponse {\n"
-     "  repeated bytes file_descriptor_proto = 1;\n"
-     "}\n"
-     "message ExtensionNumberResponse {\n"
-     "  string base_type_name = 1;\n"
-     "  repeated int32 extension_number = 2;\n"
-     "}\n"
-     "message ListServiceResponse {\n"
-     "  repeated ServiceResponse service = 1;\n"
-     "}\n"
-     "message ServiceResponse {\n"
-     "  string name = 1;\n"
-     "}\n"
-     "message ErrorResponse {\n"
-     "  int32 error_code = 1;\n"
-     "  string error_message = 2;\n"
-     "}\n"},
+     "package grpc.reflection.v1alpha;\n" REFLECTION_BODY},
     {"grpc/reflection/v1/reflection.proto",
      "syntax = \"proto3\";\n"
-     "package grpc.reflection.v1;\n"
-     "service ServerReflection {\n"
-     "  rpc ServerReflectionInfo(stream ServerReflectionRequest)\n"
-     "      returns (stream ServerReflectionResponse);\n"
-     "}\n"
-     "message ServerReflectionRequest {\n"
-     "  string host = 1;\n"
-     "  oneof message_request {\n"
-     "    string file_by_filename = 3;\n"
-     "    string file_containing_symbol = 4;\n"
-     "    ExtensionRequest file_containing_extension = 5;\n"
-     "    string all_extension_numbers_of_type = 6;\n"
-     "    string list_services = 7;\n"
-     "  }\n"
-     "}\n"
-     "message ExtensionRequest {\n"
-     "  string containing_type = 1;\n"
-     "  int32 extension_number = 2;\n"
-     "}\n"
-     "message ServerReflectionResponse {\n"
-     "  string valid_host = 1;\n"
-     "  ServerReflectionRequest original_request = 2;\n"
-     "  oneof message_response {\n"
-     "    FileDescriptorResponse file_descriptor_response = 4;\n"
-     "    ExtensionNumberResponse all_extension_numbers_response = 5;\n"
-     "    ListServiceResponse list_services_response = 6;\n"
-     "    ErrorResponse error_response = 7;\n"
-     "  }\n"
-     "}\n"
-     "message FileDescriptorResponse {\n"
-     "  repeated bytes file_descriptor_proto = 1;\n"
-     "}\n"
-     "message ExtensionNumberResponse {\n"
-     "  string base_type_name = 1;\n"
-     "  repeated int32 extension_number = 2;\n"
-     "}\n"
-     "message ListServiceResponse {\n"
-     "  repeated ServiceResponse service = 1;\n"
-     "}\n"
-     "message ServiceResponse {\n"
-     "  string name = 1;\n"
-     "}\n"
-     "message ErrorResponse {\n"
-     "  int32 error_code = 1;\n"
-     "  string error_message = 2;\n"
-     "}\n"},
+     "package grpc.reflection.v1;\n" REFLECTION_BODY},
     {"helloworld.proto",
      "syntax = \"proto3\";\n"
      "package helloworld;\n"

@@ -587,30 +587,11 @@ int rpc_ccall_send(rpc_ccall *c, const uint8_t *p, size_t n)
 {
     if (c->done || c->close_send)
         return GW_EINVAL;
-    const uint8_t *body = p;
-    size_t len = n;
-    int rc, flag = 0;
-    gw_buf z;
-    gw_buf_init(&z, 0);
-    if (c->gzip) {
-        rc = grpc_compress_gzip(p, n, &z);
-        if (rc)
-            goto out;
-        body = z.data;
-        len = z.len;
-        flag = 1;
-    }
-    rc = GW_ECAP;
-    if (len > UINT32_MAX)
-        goto out;
-    uint8_t hdr[5] = {(uint8_t)flag, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                      (uint8_t)len};
-    if ((rc = gw_buf_append(&c->out, hdr, 5)) || (len && (rc = gw_buf_append(&c->out, body, len))))
-        goto out;
+    int rc = grpc_frame_encode(&c->out, p, n, c->gzip);
+    if (rc)
+        return rc;
     nghttp2_session_resume_data(c->ch->ng, c->sid);
-out:
-    gw_buf_free(&z);
-    return rc;
+    return 0;
 }
 
 int rpc_ccall_close_send(rpc_ccall *c)

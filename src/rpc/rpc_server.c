@@ -585,31 +585,12 @@ int rpc_call_send(rpc_call *c, const uint8_t *p, size_t n)
     int rc = submit_headers(c);
     if (rc)
         return rc;
-    const uint8_t *body = p;
-    size_t len = n;
-    int flag = 0;
-    gw_buf z;
-    gw_buf_init(&z, 0);
-    if (c->compress) {
-        rc = grpc_compress_gzip(p, n, &z);
-        if (rc)
-            goto out;
-        body = z.data;
-        len = z.len;
-        flag = 1;
-    }
-    rc = GW_ECAP;
-    if (len > UINT32_MAX)
-        goto out;
-    uint8_t hdr[5] = {(uint8_t)flag, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                      (uint8_t)len};
-    if ((rc = gw_buf_append(&c->out, hdr, 5)) || (len && (rc = gw_buf_append(&c->out, body, len))))
-        goto out;
+    rc = grpc_frame_encode(&c->out, p, n, c->compress);
+    if (rc)
+        return rc;
     nghttp2_session_resume_data(c->cn->ng, c->sid);
     conn_dirty(c->cn);
-out:
-    gw_buf_free(&z);
-    return rc;
+    return 0;
 }
 
 int rpc_call_finish(rpc_call *c, int status, const char *message)
