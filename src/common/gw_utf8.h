@@ -38,6 +38,23 @@ static inline size_t gw_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
     return len;
 }
 
+/* Word-at-a-time screens for long text (SWAR): nonzero when some byte of x might need a closer
+ * look. They may flag a clean word (a borrow or carry crossing bytes), never miss one; callers
+ * then go byte by byte over that word. */
+#define GW_ONES 0x0101010101010101ull
+#define GW_HIGH 0x8080808080808080ull
+/* A byte outside printable ASCII 0x20..0x7e. */
+static inline uint64_t gw_swar_not_print(uint64_t x)
+{
+    return ((x - 0x20 * GW_ONES) | x | (x + GW_ONES)) & GW_HIGH;
+}
+/* A byte equal to c. */
+static inline uint64_t gw_swar_has(uint64_t x, uint8_t c)
+{
+    uint64_t y = x ^ (c * GW_ONES);
+    return (y - GW_ONES) & ~y & GW_HIGH;
+}
+
 /* 1 when all n bytes are valid UTF-8. */
 static inline int gw_utf8_valid(const uint8_t *p, size_t n)
 {

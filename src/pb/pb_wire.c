@@ -138,10 +138,17 @@ static int printable_utf8(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        while (i < n && plain_ascii_tab[s[i]]) /* long text costs one table load per byte */
+        /* Long text: eight bytes per step while they are all printable ASCII. */
+        for (uint64_t x; i + 8 <= n; i += 8) {
+            memcpy(&x, s + i, 8);
+            if (gw_swar_not_print(x))
+                break;
+        }
+        size_t stop = i + 8 < n ? i + 8 : n;
+        while (i < stop && plain_ascii_tab[s[i]])
             i++;
-        if (i == n)
-            break;
+        if (i == stop)
+            continue;
         uint8_t c = s[i];
         if (c < 0x80)
             return 0; /* a control character: the fast loop passed every printable one */

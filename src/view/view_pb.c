@@ -121,10 +121,20 @@ int view_json_string(gw_buf *out, const char *s, size_t n)
     size_t run = 0, i = 0;
     while (i < n && !rc) {
         /* The common case, long runs of plain ASCII, costs one table load per byte. */
-        while (i < n && json_plain_tab[p[i]])
+        /* Long text: eight bytes per step while none needs escaping. */
+        for (uint64_t x; i + 8 <= n; i += 8) {
+            memcpy(&x, p + i, 8);
+            if (gw_swar_not_print(x) | gw_swar_has(x, '"') | gw_swar_has(x, '\\'))
+                break;
+        }
+        size_t stop = i + 8 < n ? i + 8 : n;
+        while (i < stop && json_plain_tab[p[i]])
             i++;
-        if (i == n)
-            break;
+        if (i == stop) {
+            if (i == n)
+                break;
+            continue;
+        }
         uint8_t c = p[i];
         char esc[8];
         size_t adv = 1;

@@ -4,6 +4,7 @@
 #include "common/gw_cur.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "common/gw_utf8.h"
 
 static void test_err(void)
 {
@@ -64,8 +65,51 @@ static void test_buf(void)
     gw_buf_free(&b);
 }
 
+/* Every byte value at every position of a word of clean text: the screens flag exactly it. */
+static void test_swar(void)
+{
+    int bad = 0;
+    for (int b = 0; b < 256; b++) {
+        for (int k = 0; k < 8; k++) {
+            uint8_t w[8];
+            memset(w, 'a', sizeof w);
+            w[k] = (uint8_t)b;
+            uint64_t x;
+            memcpy(&x, w, 8);
+            int printable = b >= 0x20 && b <= 0x7e;
+            bad += !!gw_swar_not_print(x) == printable;
+            bad += !!gw_swar_has(x, '"') != (b == '"');
+            bad += !!gw_swar_has(x, '\\') != (b == '\\');
+        }
+    }
+    GW_CHECK_INT(bad, 0);
+    /* Never a miss, whatever the neighbours: a bad byte anywhere is flagged. */
+    uint64_t seed = 88172645463325252ull;
+    for (int i = 0; i < 200000; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        uint8_t w[8];
+        memcpy(w, &seed, 8);
+        int any_bad = 0, any_quote = 0;
+        for (int k = 0; k < 8; k++) {
+            any_bad |= w[k] < 0x20 || w[k] > 0x7e;
+            any_quote |= w[k] == '"';
+        }
+        if (any_bad && !gw_swar_not_print(seed))
+            bad++;
+        if (any_quote && !gw_swar_has(seed, '"'))
+            bad++;
+    }
+    GW_CHECK_INT(bad, 0);
+    GW_CHECK(gw_utf8_valid((const uint8_t *)"r\xc3\xa9sum\xc3\xa9 \xe2\x9c\x93", 12));
+    GW_CHECK(!gw_utf8_valid((const uint8_t *)"\xc0\xaf", 2));          /* overlong */
+    GW_CHECK(!gw_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3));     /* surrogate */
+    GW_CHECK(!gw_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    GW_CHECK(!gw_utf8_valid((const uint8_t *)"\xe2\x9c", 2));          /* cut short */
+}
+
 int main(void)
 {
+    test_swar();
     test_err();
     test_cur();
     test_buf();
