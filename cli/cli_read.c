@@ -408,7 +408,6 @@ int cli_read_main(int argc, char **argv, int live)
     dissect *d = NULL;
     view *v = NULL;
     dissect_sink sink;
-    const char *what = live ? iface : file;
     int err = live ? cap_source_open_live(&src, iface, snaplen, msg, sizeof msg)
                    : cap_source_open_file(&src, file, msg, sizeof msg);
     if (err) {
@@ -518,7 +517,6 @@ int cli_read_main(int argc, char **argv, int live)
                 st->packets, cap_source_dropped(src), st->conns, st->calls);
     }
 out:
-    (void)what;
     live_src = NULL;
     dissect_del(d);
     view_del(v);

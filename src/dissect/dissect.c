@@ -258,8 +258,3 @@ const dissect_stats *dissect_get_stats(const dissect *d)
 {
     return &d->st;
 }
-
-size_t dissect_held_bytes(const dissect *d)
-{
-    return tcp_table_held_bytes(d->tcp);
-}

@@ -70,7 +70,5 @@ typedef struct dissect_stats {
     int64_t first_ts_ns, last_ts_ns;
 } dissect_stats;
 const dissect_stats *dissect_get_stats(const dissect *d);
-/* Bytes held by reassembly right now (for memory checks). */
-size_t dissect_held_bytes(const dissect *d);
 
 #endif

@@ -31,7 +31,6 @@ typedef struct view_opts {
     int color;              /* ANSI colour (only on a tty, never with NO_COLOR) */
     int line_flush;         /* flush after every record (live capture, pipes to a human) */
     int explain;            /* --explain: plain-language lines for learners */
-    int hexdump;            /* -x: payload bytes in the tree */
     /* selection */
     uint64_t first_pkt, last_pkt; /* packet range (inclusive); last 0 = no limit */
     int64_t conn;           /* only this connection index; -1 all */
