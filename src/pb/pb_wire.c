@@ -449,3 +449,16 @@ int pb_put_uint(gw_buf *b, uint32_t number, uint64_t v)
     gw_buf_append(b, tag, tn);
     return gw_buf_append(b, val, vn);
 }
+
+const char *pb_wire_type_name(int wt)
+{
+    switch (wt) {
+    case PB_WT_VARINT: return "varint";
+    case PB_WT_I64: return "64-bit";
+    case PB_WT_LEN: return "Length-delimited";
+    case PB_WT_SGROUP: return "Start group (deprecated)";
+    case PB_WT_EGROUP: return "End group (deprecated)";
+    case PB_WT_I32: return "32-bit";
+    }
+    return "unknown";
+}

@@ -28,6 +28,9 @@ typedef struct pb_field {
     size_t size;           /* tag + value bytes */
 } pb_field;
 
+/* Wireshark's names: "varint", "64-bit", "Length-delimited", ..., "unknown". */
+const char *pb_wire_type_name(int wire_type);
+
 /* Parse one field at p. Returns bytes consumed, or GW_EPARSE (bad tag, field number 0 or over
  * 2^29-1, truncated value, bad wire type). Group wire types parse as a tag alone (u = 0). */
 ptrdiff_t pb_field_parse(const uint8_t *p, size_t n, pb_field *f);

@@ -3,6 +3,7 @@
  * metadata, percent-encoding for grpc-message, grpc-timeout). Not a public contract. */
 #ifndef RPC_INT_H
 #define RPC_INT_H
+#include <string.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,5 +67,25 @@ int rpc_addr_split(const char *addr, const char *default_port, char *host, size_
                    size_t pcap);
 /* Comma-separated token list contains tok (case-insensitive, spaces trimmed). */
 int rpc_list_has(const char *list, size_t n, const char *tok);
+
+
+/* Move up to len pending bytes of out (from *off) into buf for nghttp2's data provider; the
+ * buffer is emptied when drained and compacted past 1 MiB. Returns the bytes moved. */
+static inline size_t rpc_out_take(gw_buf *out, size_t *off, uint8_t *buf, size_t len)
+{
+    size_t avail = out->len - *off;
+    size_t k = avail < len ? avail : len;
+    if (k)
+        memcpy(buf, out->data + *off, k);
+    *off += k;
+    if (*off == out->len) {
+        *off = 0;
+        gw_buf_reset(out);
+    } else if (*off > (1u << 20)) {
+        gw_buf_consume(out, *off);
+        *off = 0;
+    }
+    return k;
+}
 
 #endif

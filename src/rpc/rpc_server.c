@@ -476,18 +476,7 @@ static ssize_t read_out(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t l
                         uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     rpc_call *c = src->ptr;
-    size_t avail = c->out.len - c->out_off;
-    size_t k = avail < len ? avail : len;
-    if (k)
-        memcpy(buf, c->out.data + c->out_off, k);
-    c->out_off += k;
-    if (c->out_off == c->out.len) {
-        c->out_off = 0;
-        gw_buf_reset(&c->out);
-    } else if (c->out_off > (1u << 20)) {
-        gw_buf_consume(&c->out, c->out_off);
-        c->out_off = 0;
-    }
+    size_t k = rpc_out_take(&c->out, &c->out_off, buf, len);
     if (c->out.len == 0 && c->finished) {
         nghttp2_nv nv[64];
         size_t n = 0;

@@ -724,18 +724,6 @@ typedef struct tree_ctx {
     int err;
 } tree_ctx;
 
-static const char *wire_type_name(int wt)
-{
-    switch (wt) {
-    case PB_WT_VARINT: return "varint";
-    case PB_WT_I64: return "64-bit";
-    case PB_WT_LEN: return "Length-delimited";
-    case PB_WT_SGROUP: return "Start group (deprecated)";
-    case PB_WT_EGROUP: return "End group (deprecated)";
-    case PB_WT_I32: return "32-bit";
-    }
-    return "unknown";
-}
 
 static int tree_line(tree_ctx *t, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -783,11 +771,11 @@ static int tree_head(tree_ctx *t, const pb_value *v, int *rc)
         *rc = tree_line(t, level + 1, "%s = Field Number: %" PRIu32, nb, f->number);
         if (!*rc)
             *rc = tree_line(t, level + 1, "%s = Wire Type: %s (%d)", wb,
-                            wire_type_name(f->wire_type), f->wire_type);
+                            pb_wire_type_name(f->wire_type), f->wire_type);
     } else {
         *rc = tree_line(t, level + 1, "Field Number: %" PRIu32, f->number);
         if (!*rc)
-            *rc = tree_line(t, level + 1, "Wire Type: %s (%d)", wire_type_name(f->wire_type),
+            *rc = tree_line(t, level + 1, "Wire Type: %s (%d)", pb_wire_type_name(f->wire_type),
                             f->wire_type);
     }
     return level + 1;

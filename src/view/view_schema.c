@@ -1112,18 +1112,6 @@ static const char *const type_label[] = {
     "group", "message", "bytes", "uint32", "enum", "sfixed32", "sfixed64", "sint32", "sint64",
 };
 
-static const char *wt_name(int wt)
-{
-    switch (wt) {
-    case PB_WT_VARINT: return "varint";
-    case PB_WT_I64: return "64-bit";
-    case PB_WT_LEN: return "Length-delimited";
-    case PB_WT_SGROUP: return "Start group (deprecated)";
-    case PB_WT_EGROUP: return "End group (deprecated)";
-    case PB_WT_I32: return "32-bit";
-    }
-    return "unknown";
-}
 
 static void line(gw_buf *b, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void line(gw_buf *b, int level, const char *fmt, ...)
@@ -1156,10 +1144,10 @@ static void tag_lines(gw_buf *b, int level, const uint8_t *tag, const pb_field *
         }
         nb[9] = wb[9] = 0;
         line(b, level, "%s = Field Number: %" PRIu32, nb, f->number);
-        line(b, level, "%s = Wire Type: %s (%d)", wb, wt_name(f->wire_type), f->wire_type);
+        line(b, level, "%s = Wire Type: %s (%d)", wb, pb_wire_type_name(f->wire_type), f->wire_type);
     } else {
         line(b, level, "Field Number: %" PRIu32, f->number);
-        line(b, level, "Wire Type: %s (%d)", wt_name(f->wire_type), f->wire_type);
+        line(b, level, "Wire Type: %s (%d)", pb_wire_type_name(f->wire_type), f->wire_type);
     }
 }
 
