@@ -33,6 +33,32 @@ static void on_packet_begin(void *u, const dissect_pkt *dp)
         v->ts_base = dp->pkt->ts_ns;
 }
 
+static void take_counts(conv *x, const tcp_conn *c)
+{
+    for (int d = 0; d < 2; d++) {
+        x->pkts[d] = c->pkts[d];
+        x->bytes[d] = c->wire_bytes[d];
+        x->payload[d] = c->payload_bytes[d];
+    }
+    x->last_ts = c->last_ts_ns;
+}
+
+/* tcp goes on counting a closed connection's stragglers (a last ACK, a RST after the FINs):
+ * tshark counts them too, so the summary taken at close is brought up to date. They come soon
+ * after the close, so the search looks at the newest summaries only. */
+static void on_packet_end(void *u, const dissect_pkt *dp)
+{
+    view *v = u;
+    cstate *st = v->state;
+    if (!dp->conn || !dp->conn->closed)
+        return;
+    for (size_t i = st->n, k = 0; i > 0 && k < 256; i--, k++)
+        if (st->v[i - 1].index == dp->conn->index) {
+            take_counts(&st->v[i - 1], dp->conn);
+            return;
+        }
+}
+
 static void on_conn_close(void *u, const tcp_conn *c, int why, int h2_state)
 {
     view *v = u;
@@ -53,15 +79,12 @@ static void on_conn_close(void *u, const tcp_conn *c, int why, int h2_state)
     x->index = c->index;
     memcpy(x->ep, c->ep, sizeof x->ep);
     x->client = c->client_how == TCP_CLIENT_UNKNOWN ? -1 : c->client;
+    take_counts(x, c);
     for (int d = 0; d < 2; d++) {
-        x->pkts[d] = c->pkts[d];
-        x->bytes[d] = c->wire_bytes[d];
-        x->payload[d] = c->payload_bytes[d];
         x->gap_bytes[d] = c->gap_bytes[d];
         x->ngaps[d] = c->ngaps[d];
     }
     x->first_ts = c->first_ts_ns;
-    x->last_ts = c->last_ts_ns;
     x->why = why;
     x->h2 = h2_state == H2_YES;
 }
@@ -158,6 +181,7 @@ int view_conv_init(view *v, dissect_sink *s)
     v->finish = finish;
     v->del_state = del_state;
     s->on_packet_begin = on_packet_begin;
+    s->on_packet_end = on_packet_end;
     s->on_conn_close = on_conn_close;
     return 0;
 }
