@@ -60,6 +60,8 @@ static const char read_help[] =
     "Output:\n"
     "  --color=WHEN          auto (default: on a terminal, unless NO_COLOR is set), always, never\n"
     "  -q, --quiet           no progress or summary on standard error\n"
+    "  --threads N           threads for --json (1 or 2; default 2 on two or more CPUs):\n"
+    "                        message bodies render on the second, output is the same\n"
     "  -h, --help            this help\n"
     "\n"
     "Exit status: 0 when the input was read to its end, 1 when it could not be read or was\n"
@@ -91,6 +93,7 @@ enum {
     OPT_PROTOSET,
     OPT_NO_LEARN,
     OPT_GUESS,
+    OPT_THREADS,
 };
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -170,8 +173,11 @@ static void (*learn_next)(void *u, grpc_call *c, const grpc_msg *m);
 static void learn_message(void *u, grpc_call *c, const grpc_msg *m)
 {
     if (!m->from_client && m->data && m->decoded && !m->truncated &&
-        pb_is_reflection_method(c->method))
+        pb_is_reflection_method(c->method)) {
+        if (learn_next)
+            view_sync(u); /* the view's writer thread may be reading the schemas */
         pb_schemas_learn_reflection(learn_schemas, m->data, m->data_len);
+    }
     if (learn_next)
         learn_next(u, c, m);
 }
@@ -258,6 +264,7 @@ int cli_read_main(int argc, char **argv, int live)
         {"protoset", required_argument, NULL, OPT_PROTOSET},
         {"no-learn", no_argument, NULL, OPT_NO_LEARN},
         {"guess-methods", no_argument, NULL, OPT_GUESS},
+        {"threads", required_argument, NULL, OPT_THREADS},
         {"colour", required_argument, NULL, OPT_COLOR},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -272,6 +279,7 @@ int cli_read_main(int argc, char **argv, int live)
     pb_schemas *schemas = NULL;
     dissect_opts dopts;
     view_opts_default(&vo);
+    vo.threads = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
     dissect_opts_default(&dopts);
 
     optind = 1;
@@ -305,6 +313,13 @@ int cli_read_main(int argc, char **argv, int live)
                 cli_err("--json takes 'calls' or 'messages', not '%s'", optarg);
                 return CLI_EXIT_USAGE;
             }
+            break;
+        case OPT_THREADS:
+            if (parse_u64(optarg, &n) || n == 0 || n > 2) {
+                cli_err("--threads takes 1 or 2, not '%s'", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            vo.threads = (int)n;
             break;
         case 'c':
             if (parse_u64(optarg, &n) || n == 0) {

@@ -59,6 +59,25 @@ int gw_buf_putc(gw_buf *b, int c)
     return gw_buf_append(b, &ch, 1);
 }
 
+int gw_buf_put_u64(gw_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return gw_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+int gw_buf_put_i64(gw_buf *b, int64_t v)
+{
+    if (v >= 0)
+        return gw_buf_put_u64(b, (uint64_t)v);
+    int rc = gw_buf_putc(b, '-');
+    return rc ? rc : gw_buf_put_u64(b, 0 - (uint64_t)v);
+}
+
 int gw_buf_printf(gw_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -22,6 +22,9 @@ int gw_buf_reserve(gw_buf *b, size_t extra);
 int gw_buf_append(gw_buf *b, const void *p, size_t n);
 int gw_buf_putc(gw_buf *b, int c);
 int gw_buf_printf(gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal integers without printf: the JSON writers' hot path. */
+int gw_buf_put_u64(gw_buf *b, uint64_t v);
+int gw_buf_put_i64(gw_buf *b, int64_t v);
 /* Drop the first n bytes (n <= len). */
 void gw_buf_consume(gw_buf *b, size_t n);
 static inline void gw_buf_reset(gw_buf *b) { b->len = 0; }

@@ -1,18 +1,21 @@
 #include "gw_mem.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static long fail_after = -1;
-static long alloc_count;
+/* Atomic because a view's writer thread allocates too; relaxed: they are counters. */
+static _Atomic long fail_after = -1;
+static _Atomic long alloc_count;
 
 static int should_fail(void)
 {
-    if (fail_after < 0)
+    long n = atomic_load_explicit(&fail_after, memory_order_relaxed);
+    if (n < 0)
         return 0;
-    if (fail_after == 0)
+    if (n == 0)
         return 1;
-    fail_after--;
+    atomic_fetch_sub_explicit(&fail_after, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -20,7 +23,7 @@ void *gw_malloc(size_t n)
 {
     if (should_fail())
         return NULL;
-    alloc_count++;
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
     return malloc(n ? n : 1);
 }
 
@@ -28,7 +31,7 @@ void *gw_calloc(size_t count, size_t n)
 {
     if (should_fail())
         return NULL;
-    alloc_count++;
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
     return calloc(count ? count : 1, n ? n : 1);
 }
 
@@ -36,7 +39,7 @@ void *gw_realloc(void *p, size_t n)
 {
     if (should_fail())
         return NULL;
-    alloc_count++;
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
     return realloc(p, n ? n : 1);
 }
 

@@ -569,7 +569,9 @@ static void maybe_finish(grpc_conn *g, call_st *cs)
 
 /* ---- messages ---- */
 
-static void retain(call_st *cs, const grpc_msg *m)
+/* *own: the bytes of m->data handed over by the deframer (grpc_deframer_take), or NULL; set to
+ * NULL when the record keeps them. */
+static void retain(call_st *cs, const grpc_msg *m, uint8_t **own)
 {
     grpc_call *c = &cs->c;
     if (c->n_msgs >= MAX_MSG_RECORDS) {
@@ -592,9 +594,11 @@ static void retain(call_st *cs, const grpc_msg *m)
         if (m->data_len == 0) {
             r.data = (const uint8_t *)"";
         } else if (m->data_len <= cs->g->o.max_retained - cs->retained) {
-            uint8_t *copy = gw_malloc(m->data_len);
+            uint8_t *copy = *own ? *own : gw_malloc(m->data_len);
             if (copy) {
-                memcpy(copy, m->data, m->data_len);
+                if (!*own)
+                    memcpy(copy, m->data, m->data_len);
+                *own = NULL;
                 r.data = copy;
                 cs->retained += m->data_len;
             }
@@ -605,6 +609,15 @@ static void retain(call_st *cs, const grpc_msg *m)
     if (!r.data)
         r.data_len = 0;
     c->msgs[c->n_msgs++] = r;
+}
+
+uint8_t *grpc_call_take_data(grpc_call *c, size_t i)
+{
+    if (i >= c->n_msgs || !c->msgs[i].data || !c->msgs[i].data_len)
+        return NULL;
+    uint8_t *p = (uint8_t *)(uintptr_t)c->msgs[i].data;
+    c->msgs[i].data = NULL; /* the record keeps its length for the caller; free_call skips it */
+    return p;
 }
 
 /* grpc-web carries trailers in the body: a frame with flag bit 7 holding "name: value\r\n"
@@ -697,9 +710,12 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
     } else {
         m.decoded = 1;
     }
+    /* The deframer's buffer becomes the retained copy when it holds exactly these bytes. */
+    uint8_t *own = m.data == fm->body ? grpc_deframer_take(&cs->df[d], fm->body) : NULL;
+    retain(cs, &m, &own); /* first, so that on_message may take the retained bytes */
     if (g->cb.on_message)
         g->cb.on_message(g->cb.u, c, &m);
-    retain(cs, &m);
+    gw_free(own); /* not kept: m.data pointed at it until here */
     if (g->scratch.cap > SCRATCH_KEEP)
         gw_buf_free(&g->scratch);
     cs->msg_first_pkt[d] = x->next_first_pkt;

@@ -97,12 +97,18 @@ typedef struct grpc_call {
 typedef struct grpc_callbacks {
     void *u;
     void (*on_call_start)(void *u, grpc_call *c);
-    /* Each message as soon as it completes (the call's retained copy is separate). */
+    /* Each message as soon as it completes. The call's retained record of it, if there is one,
+     * is already the last of c->msgs (same from_client and index); m->data may be scratch. */
     void (*on_message)(void *u, grpc_call *c, const grpc_msg *m);
     /* The call ended (end of stream both ways, RST_STREAM, GOAWAY, connection close, end of
      * capture); it is freed when this returns. */
     void (*on_call_end)(void *u, grpc_call *c);
 } grpc_callbacks;
+
+/* Move the retained bytes of c->msgs[i] to the caller (free with gw_free): a view that renders
+ * on another thread keeps them without a copy. The record keeps data_len and its other fields
+ * with data == NULL. NULL when there are no owned bytes (not retained, or empty). */
+uint8_t *grpc_call_take_data(grpc_call *c, size_t i);
 
 typedef struct grpc_conn grpc_conn;
 /* One per h2 connection. opts may be NULL; cb is copied. */

@@ -26,7 +26,8 @@
 #include "common/gw_mem.h"
 
 #define PREFIX_LEN 5
-#define IN_BODY PREFIX_LEN /* hdr_have == 5: the prefix is complete, body bytes follow */
+#define IN_BODY PREFIX_LEN
+#define RESERVE_MAX (4u << 20) /* a prefix may promise more than ever arrives */ /* hdr_have == 5: the prefix is complete, body bytes follow */
 
 void grpc_deframer_init(grpc_deframer *d, size_t max_message)
 {
@@ -104,6 +105,9 @@ int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_defram
             clear_message(d);
         } else {
             if (!d->overflow && !d->skipping) {
+                /* One allocation of the right size, not a doubling series of copies. */
+                if (d->body.len == 0 && d->body.cap < d->length)
+                    (void)gw_buf_reserve(&d->body, d->length < RESERVE_MAX ? d->length : RESERVE_MAX);
                 rc = gw_buf_append(&d->body, p, take);
                 if (rc == GW_ECAP) {
                     d->overflow = 1; /* cannot happen (length checked), but never grow past it */
@@ -124,6 +128,16 @@ int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_defram
     }
 out:
     return rc;
+}
+
+uint8_t *grpc_deframer_take(grpc_deframer *d, const uint8_t *body)
+{
+    if (!body || body != d->body.data || !d->body.len)
+        return NULL;
+    uint8_t *p = d->body.data;
+    size_t limit = d->body.limit;
+    gw_buf_init(&d->body, limit);
+    return p;
 }
 
 int grpc_deframer_flush(grpc_deframer *d, grpc_deframer_cb cb, void *u)

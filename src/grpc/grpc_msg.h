@@ -38,6 +38,10 @@ void grpc_deframer_init(grpc_deframer *d, size_t max_message);
 void grpc_deframer_free(grpc_deframer *d);
 /* Consume all n bytes, calling cb for each message that completes. Returns 0 or GW_ENOMEM. */
 int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_deframer_cb cb, void *u);
+/* During the callback: when the message's body is the deframer's own buffer, hand the buffer
+ * to the caller (free with gw_free) instead of letting it copy; NULL otherwise (the body pointed
+ * into the fed bytes, or there is none). The deframer starts a new buffer for the next one. */
+uint8_t *grpc_deframer_take(grpc_deframer *d, const uint8_t *body);
 /* Bytes were lost: the message in progress is marked lost; the next prefix cannot be found
  * reliably, so the deframer waits for the next DATA frame that starts a message (reset). */
 void grpc_deframer_reset(grpc_deframer *d);

@@ -17,6 +17,11 @@ int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink)
     v->c = view_colors_get(o->color && !o->json);
     v->ts_base = -1;
     gw_buf_init(&v->out, 0);
+    /* Only the JSON call log has work worth a second thread; live output stays on this one. */
+    if (kind == VIEW_CALLS && o->json && !o->line_flush && view_out_new(&v->q, o->out, o->threads)) {
+        view_del(v);
+        return GW_ENOMEM;
+    }
     memset(sink, 0, sizeof *sink);
     sink->u = v;
     switch (kind) {
@@ -35,8 +40,31 @@ int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink)
     return 0;
 }
 
+void view_put_job(view *v, view_job *j)
+{
+    if (v->q) {
+        if (view_out_text(v->q, &v->out) || view_out_job(v->q, j))
+            v->err = GW_ENOMEM;
+        return;
+    }
+    view_job_render(j);
+    gw_buf_append(&v->out, j->text.data, j->text.len);
+}
+
+void view_sync(view *v)
+{
+    view_flush(v);
+    if (v->q && view_out_sync(v->q))
+        v->err = GW_EIO;
+}
+
 void view_flush(view *v)
 {
+    if (v->q) {
+        if (view_out_text(v->q, &v->out))
+            v->err = GW_ENOMEM;
+        return;
+    }
     if (view_flush_buf(&v->out, v->o.out))
         v->err = GW_EIO;
     if (v->o.line_flush)
@@ -65,7 +93,7 @@ int view_finish(view *v)
 {
     if (v->finish)
         v->finish(v);
-    view_flush(v);
+    view_sync(v);
     if (fflush(v->o.out) != 0)
         v->err = GW_EIO;
     return v->err;
@@ -73,13 +101,14 @@ int view_finish(view *v)
 
 int view_done(const view *v)
 {
-    return v->done;
+    return v->done || (v->q && view_out_failed(v->q));
 }
 
 void view_del(view *v)
 {
     if (!v)
         return;
+    view_out_del(v->q); /* first: queued jobs may read the view's options */
     if (v->del_state)
         v->del_state(v);
     gw_buf_free(&v->out);

@@ -31,6 +31,8 @@ typedef struct view_opts {
     int color;              /* ANSI colour (only on a tty, never with NO_COLOR) */
     int line_flush;         /* flush after every record (live capture, pipes to a human) */
     int explain;            /* --explain: plain-language lines for learners */
+    int threads;            /* 2: JSON messages render and output writes on a second thread
+                               (same bytes, same order); 1: all on the caller's */
     /* selection */
     uint64_t first_pkt, last_pkt; /* packet range (inclusive); last 0 = no limit */
     int64_t conn;           /* only this connection index; -1 all */
@@ -47,7 +49,9 @@ typedef struct view view;
 int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink);
 /* End of input: print what is printed at the end, flush. Returns 0 or GW_EIO (write failed). */
 int view_finish(view *v);
-/* 1 when max_count records were printed: the reader may stop. */
+/* Wait until the writer thread has caught up: call before changing what jobs read (schemas). */
+void view_sync(view *v);
+/* 1 when max_count records were printed or output failed: the reader may stop. */
 int view_done(const view *v);
 void view_del(view *v);
 

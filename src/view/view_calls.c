@@ -4,6 +4,9 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "common/gw_err.h"
+#include "common/gw_mem.h"
+
 #include "view/view_explain.h"
 #include "view/view_pb.h"
 #include "view/view_schema.h"
@@ -123,32 +126,139 @@ static void text_line(view *v, const grpc_call *c)
     gw_buf_putc(b, '\n');
 }
 
+/* A call's message jobs by record index (--json): made as messages complete in
+ * --json=messages (written alone, then again in the call), else when the call ends. Live ones
+ * are linked so that the view can free them if calls are dropped without ending. */
+typedef struct call_jobs {
+    struct call_jobs *prev, *next;
+    view_job **j;
+    size_t cap;
+} call_jobs;
+
+typedef struct calls_state {
+    call_jobs *live;
+} calls_state;
+
+static call_jobs *jobs_of(view *v, grpc_call *c, size_t need)
+{
+    calls_state *st = v->state;
+    call_jobs *cj = c->user;
+    if (!cj) {
+        cj = gw_calloc(1, sizeof *cj); /* owned by the view: jobs_free */
+        if (!cj)
+            return NULL;
+        cj->next = st->live;
+        if (st->live)
+            st->live->prev = cj;
+        st->live = cj;
+        c->user = cj;
+    }
+    if (need > cj->cap) {
+        size_t nc = cj->cap ? cj->cap : 8;
+        while (nc < need)
+            nc *= 2;
+        view_job **nj = gw_realloc(cj->j, nc * sizeof *nj);
+        if (!nj)
+            return NULL;
+        memset(nj + cj->cap, 0, (nc - cj->cap) * sizeof *nj);
+        cj->j = nj;
+        cj->cap = nc;
+    }
+    return cj;
+}
+
+static void jobs_free(view *v, call_jobs *cj)
+{
+    calls_state *st = v->state;
+    if (!cj)
+        return;
+    for (size_t i = 0; i < cj->cap; i++)
+        view_job_unref(cj->j[i]);
+    if (cj->prev)
+        cj->prev->next = cj->next;
+    else
+        st->live = cj->next;
+    if (cj->next)
+        cj->next->prev = cj->prev;
+    gw_free(cj->j);
+    gw_free(cj);
+}
+
 static void on_message(void *u, grpc_call *c, const grpc_msg *m)
 {
     view *v = u;
     if (v->done || v->o.json != VIEW_JSON_MESSAGES || !call_selected(v, c))
         return;
-    view_json_message(v, c, m, 1);
+    /* The call's record of m, when it kept the bytes: the job takes them, the call shows it. */
+    size_t last = c->n_msgs - 1;
+    int kept = c->n_msgs && c->msgs[last].from_client == m->from_client &&
+               c->msgs[last].index == m->index && c->msgs[last].data &&
+               c->msgs[last].data_len;
+    call_jobs *cj = kept ? jobs_of(v, c, c->n_msgs) : NULL;
+    view_job *j = view_json_message_job(v, c, m, cj ? grpc_call_take_data(c, last) : NULL);
+    if (!j)
+        return;
+    view_json_message_head(v, c, m->from_client);
+    view_put_job(v, j);
+    gw_buf_append(&v->out, "}\n", 2);
+    if (cj)
+        cj->j[last] = j; /* the call's reference */
+    else
+        view_job_unref(j);
     if (v->o.line_flush || v->out.len >= VIEW_FLUSH_AT)
         view_flush(v);
+}
+
+static void json_call(view *v, grpc_call *c)
+{
+    call_jobs *cj = jobs_of(v, c, c->n_msgs);
+    if (!cj) {
+        v->err = GW_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        if (cj->j[i])
+            continue;
+        const grpc_msg *m = &c->msgs[i];
+        uint8_t *take = grpc_call_take_data(c, i);
+        if (take || !m->data_len)
+            cj->j[i] = view_json_message_job(v, c, m, take);
+        /* else: taken earlier for a job that could not be made; shown as not kept */
+    }
+    view_json_call(v, c, cj->j);
 }
 
 static void on_call_end(void *u, grpc_call *c)
 {
     view *v = u;
-    if (v->done || !call_selected(v, c))
-        return;
-    if (v->o.json)
-        view_json_call(v, c);
-    else
-        text_line(v, c);
-    if (v->o.explain && !v->o.json)
-        view_explain_call(&v->out, c, "    ", "\n");
-    view_record_done(v);
+    if (!v->done && call_selected(v, c)) {
+        if (v->o.json)
+            json_call(v, c);
+        else
+            text_line(v, c);
+        if (v->o.explain && !v->o.json)
+            view_explain_call(&v->out, c, "    ", "\n");
+        view_record_done(v);
+    }
+    jobs_free(v, c->user);
+    c->user = NULL;
+}
+
+static void calls_del(view *v)
+{
+    calls_state *st = v->state;
+    while (st && st->live)
+        jobs_free(v, st->live);
+    gw_free(st);
+    v->state = NULL;
 }
 
 int view_calls_init(view *v, dissect_sink *s)
 {
+    v->state = gw_calloc(1, sizeof(calls_state)); /* owned by the view: calls_del */
+    if (!v->state)
+        return GW_ENOMEM;
+    v->del_state = calls_del;
     s->on_message = on_message;
     s->on_call_end = on_call_end;
     return 0;

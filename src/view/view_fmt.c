@@ -29,13 +29,66 @@ static void split_ts(int64_t ts_ns, struct tm *tm, long *frac_ns)
     *frac_ns = (long)ns;
 }
 
+/* Two digits, then the separator. */
+static char *two(char *o, unsigned v, char sep)
+{
+    o[0] = (char)('0' + v / 10 % 10);
+    o[1] = (char)('0' + v % 10);
+    o[2] = sep;
+    return o + 3;
+}
+
+/* Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's civil_from_days):
+ * no gmtime_r, so any thread may format times. */
+static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned)(days - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
 void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
 {
-    struct tm tm;
-    long ns;
-    split_ts(ts_ns, &tm, &ns);
-    gw_buf_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns / 1000);
+    int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        sec--;
+    }
+    int64_t days = sec / 86400, sod = sec % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned mo, d;
+    civil(days, &y, &mo, &d);
+    if (y < 0 || y > 9999) { /* outside what four digits say: the slow, general form */
+        struct tm tm;
+        long frac;
+        split_ts(ts_ns, &tm, &frac);
+        gw_buf_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000);
+        return;
+    }
+    char t[27], *o = t;
+    o = two(o, (unsigned)(y / 100), '\0') - 1;
+    o = two(o, (unsigned)(y % 100), '-');
+    o = two(o, mo, '-');
+    o = two(o, d, 'T');
+    o = two(o, (unsigned)(sod / 3600), ':');
+    o = two(o, (unsigned)(sod / 60 % 60), ':');
+    o = two(o, (unsigned)(sod % 60), '.');
+    unsigned us = (unsigned)(ns / 1000);
+    for (int i = 5; i >= 0; i--, us /= 10)
+        o[i] = (char)('0' + us % 10);
+    o[6] = 'Z';
+    gw_buf_append(b, t, (size_t)(o + 7 - t));
 }
 
 void view_fmt_clock(gw_buf *b, int64_t ts_ns)

@@ -2,8 +2,11 @@
 #ifndef VIEW_IMPL_H
 #define VIEW_IMPL_H
 #include "view/view.h"
+#include "view/view_out.h"
 
 #define VIEW_FLUSH_AT (64 * 1024)
+/* Append a string literal (its length counted by the compiler). */
+#define VIEW_PUT(b, lit) gw_buf_append((b), "" lit, sizeof(lit) - 1)
 
 struct view {
     int kind;
@@ -14,6 +17,7 @@ struct view {
     int done;            /* max_count reached */
     int err;             /* a write failed */
     int64_t ts_base;     /* first packet's timestamp, for relative times; -1 before */
+    view_out *q;         /* the writer thread's queue; NULL: this thread writes */
     void *state;         /* the kind's own state, owned by the view */
     void (*finish)(view *v);
     void (*del_state)(view *v);
@@ -23,6 +27,9 @@ struct view {
 void view_record_done(view *v);
 /* Write what is pending now. */
 void view_flush(view *v);
+/* Queue one use of a job in output order (rendered and appended here when there is no
+ * writer thread). */
+void view_put_job(view *v, view_job *j);
 /* Packet selection by number. */
 int view_pkt_selected(const view *v, uint64_t no);
 
@@ -33,8 +40,14 @@ int view_stats_init(view *v, dissect_sink *s);
 
 /* JSON helpers shared by the views (view_json.c). */
 void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n);
-void view_json_message(view *v, const grpc_call *c, const grpc_msg *m, int standalone);
-void view_json_call(view *v, const grpc_call *c);
+/* A job rendering message m of c (the body of a message object, without braces); `take` is m's
+ * bytes already owned by the caller (grpc_call_take_data), or NULL to copy them. NULL when out
+ * of memory. */
+view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, uint8_t *take);
+/* The head of a --json=messages object up to the message body. */
+void view_json_message_head(view *v, const grpc_call *c, int from_client);
+/* A call object; jobs[i] (may be NULL) renders c->msgs[i]. */
+void view_json_call(view *v, const grpc_call *c, view_job **jobs);
 /* A JSON string, or null for NULL (view_json_string from view_pb.h does the escaping). */
 void view_json_cstr(gw_buf *b, const char *s);
 

@@ -2,8 +2,10 @@
 #include "view/view_impl.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#include "common/gw_mem.h"
 #include "view/view_pb.h"
 #include "view/view_schema.h"
 
@@ -12,7 +14,7 @@ void view_json_cstr(gw_buf *b, const char *s)
     if (s)
         view_json_string(b, s, strlen(s));
     else
-        gw_buf_append(b, "null", 4);
+        VIEW_PUT(b, "null");
 }
 
 void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
@@ -30,80 +32,150 @@ void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
     gw_buf_putc(b, ']');
 }
 
-static void json_int_or_null(gw_buf *b, const char *key, int64_t v)
+static void json_int_or_null(gw_buf *b, const char *key, size_t key_len, int64_t v)
 {
-    gw_buf_printf(b, ",\"%s\":", key);
+    gw_buf_append(b, key, key_len);
     if (v < 0)
-        gw_buf_append(b, "null", 4);
+        VIEW_PUT(b, "null");
     else
-        gw_buf_printf(b, "%" PRId64, v);
+        gw_buf_put_i64(b, v);
+}
+#define INT_OR_NULL(b, key, v) json_int_or_null(b, ",\"" key "\":", sizeof key + 3, v)
+
+static void json_bool(gw_buf *b, int v)
+{
+    gw_buf_append(b, v ? "true" : "false", v ? 4 : 5);
 }
 
 static void json_endpoints(gw_buf *b, const grpc_call *c)
 {
-    gw_buf_append(b, "\"client\":\"", 10);
+    VIEW_PUT(b, "\"client\":\"");
     view_fmt_endpoint(b, &c->client);
-    gw_buf_append(b, "\",\"server\":\"", 12);
+    VIEW_PUT(b, "\",\"server\":\"");
     view_fmt_endpoint(b, &c->server);
     gw_buf_putc(b, '"');
 }
 
-/* The body of a message object (no braces). */
-static void message_fields(view *v, gw_buf *b, const grpc_call *c, const grpc_msg *m)
+/* A message object's body, rendered once (on the writer thread when there is one) and written
+ * alone (--json=messages) and inside its call. It owns everything it reads except the view's
+ * options, which stay put while jobs run (view_sync before changing schemas). */
+typedef struct msg_job {
+    view_job j;             /* first */
+    grpc_msg m;             /* data -> owned or "", encoding -> enc */
+    uint8_t *owned;         /* the bytes: taken from the call (grpc_call_take_data) or copied */
+    char *enc;
+    const pb_msgdef *type;  /* the method's message type, or NULL */
+    int fields;             /* render "fields" (a decoded protobuf message) */
+    const view_opts *o;
+} msg_job;
+
+static void message_render(view_job *vj, gw_buf *b)
 {
-    gw_buf_printf(b, "\"index\":%" PRIu32 ",\"length\":%" PRIu32 ",\"compressed\":%s,\"encoding\":",
-                  m->index, m->length, m->compressed ? "true" : "false");
-    view_json_cstr(b, m->encoding ? m->encoding : "identity");
-    gw_buf_append(b, ",\"time\":\"", 9);
+    msg_job *x = (msg_job *)vj;
+    const grpc_msg *m = &x->m;
+    VIEW_PUT(b, "\"index\":");
+    gw_buf_put_u64(b, m->index);
+    VIEW_PUT(b, ",\"length\":");
+    gw_buf_put_u64(b, m->length);
+    VIEW_PUT(b, ",\"compressed\":");
+    json_bool(b, m->compressed);
+    VIEW_PUT(b, ",\"encoding\":");
+    view_json_cstr(b, m->encoding);
+    VIEW_PUT(b, ",\"time\":\"");
     view_fmt_rfc3339(b, m->ts_ns);
     gw_buf_putc(b, '"');
     if (!m->data) {
-        gw_buf_append(b, ",\"data\":null,\"fields\":null", 26);
+        VIEW_PUT(b, ",\"data\":null,\"fields\":null");
     } else {
-        gw_buf_append(b, ",\"data\":\"", 9);
+        VIEW_PUT(b, ",\"data\":\"");
         view_base64(b, m->data, m->data_len);
-        gw_buf_append(b, "\",\"fields\":", 11);
-        const pb_msgdef *t = view_schema_type(v->o.schemas, c->method, m->from_client);
-        if (m->decoded && !m->truncated && c->is_grpc &&
-            !(c->kind && strcmp(c->kind, "grpc+json") == 0)) {
-            if (t)
-                view_schema_json(b, v->o.schemas, t, m->data, m->data_len, &v->o.pb);
-            else
-                view_pb_json(b, m->data, m->data_len, &v->o.pb);
-        } else {
-            gw_buf_append(b, "null", 4);
-        }
-        if (t) {
-            gw_buf_append(b, ",\"message_type\":", 16);
-            view_json_cstr(b, t->full_name);
+        VIEW_PUT(b, "\",\"fields\":");
+        if (!x->fields)
+            VIEW_PUT(b, "null");
+        else if (x->type)
+            view_schema_json(b, x->o->schemas, x->type, m->data, m->data_len, &x->o->pb);
+        else
+            view_pb_json(b, m->data, m->data_len, &x->o->pb);
+        if (x->type) {
+            VIEW_PUT(b, ",\"message_type\":");
+            view_json_cstr(b, x->type->full_name);
         }
     }
-    gw_buf_printf(b, ",\"decoded\":%s,\"truncated\":%s", m->decoded ? "true" : "false",
-                  m->truncated ? "true" : "false");
+    VIEW_PUT(b, ",\"decoded\":");
+    json_bool(b, m->decoded);
+    VIEW_PUT(b, ",\"truncated\":");
+    json_bool(b, m->truncated);
     if (m->why) {
-        gw_buf_append(b, ",\"why\":", 7);
+        VIEW_PUT(b, ",\"why\":");
         view_json_cstr(b, m->why);
     }
 }
 
-void view_json_message(view *v, const grpc_call *c, const grpc_msg *m, int standalone)
+static void message_free(view_job *vj)
 {
-    gw_buf *b = &v->out;
-    gw_buf_putc(b, '{');
-    if (standalone) {
-        gw_buf_printf(b, "\"type\":\"message\",\"conn\":%" PRIu64 ",", c->conn_index);
-        json_endpoints(b, c);
-        gw_buf_printf(b, ",\"stream\":%" PRIu32 ",\"method\":", c->stream);
-        view_json_cstr(b, c->method);
-        gw_buf_printf(b, ",\"direction\":\"%s\",", m->from_client ? "request" : "response");
-    }
-    message_fields(v, b, c, m);
-    gw_buf_putc(b, '}');
-    if (standalone)
-        gw_buf_putc(b, '\n');
+    msg_job *x = (msg_job *)vj;
+    gw_free(x->owned);
+    gw_free(x->enc);
+    gw_free(x);
 }
 
-static void messages_array(view *v, const grpc_call *c, int from_client)
+view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, uint8_t *take)
+{
+    msg_job *x = gw_calloc(1, sizeof *x); /* owned by its references: view_job_unref */
+    if (!x) {
+        gw_free(take);
+        return NULL;
+    }
+    x->j.render = message_render;
+    x->j.free = message_free;
+    atomic_init(&x->j.refs, 1);
+    atomic_init(&x->j.state, 0);
+    x->o = &v->o;
+    x->m = *m;
+    x->enc = gw_strdup(m->encoding ? m->encoding : "identity");
+    x->m.encoding = x->enc ? x->enc : "identity";
+    if (take) {
+        x->owned = take;
+        x->m.data = take;
+    } else if (m->data && m->data_len) {
+        x->owned = gw_malloc(m->data_len);
+        if (x->owned)
+            memcpy(x->owned, m->data, m->data_len);
+        x->m.data = x->owned; /* out of memory: shown as not kept */
+        if (!x->owned)
+            x->m.data_len = 0;
+    } else if (m->data) {
+        x->m.data = (const uint8_t *)"";
+    }
+    if (x->m.data) {
+        x->type = view_schema_type(v->o.schemas, c->method, m->from_client);
+        x->fields = m->decoded && !m->truncated && c->is_grpc &&
+                    !(c->kind && strcmp(c->kind, "grpc+json") == 0);
+    }
+    /* Base64 is 4/3 of the bytes, the fields about as much again. */
+    x->j.weight = 256 + x->m.data_len * 3;
+    return &x->j;
+}
+
+void view_json_message_head(view *v, const grpc_call *c, int from_client)
+{
+    gw_buf *b = &v->out;
+    VIEW_PUT(b, "{\"type\":\"message\",\"conn\":");
+    gw_buf_put_u64(b, c->conn_index);
+    gw_buf_putc(b, ',');
+    json_endpoints(b, c);
+    VIEW_PUT(b, ",\"stream\":");
+    gw_buf_put_u64(b, c->stream);
+    VIEW_PUT(b, ",\"method\":");
+    view_json_cstr(b, c->method);
+    if (from_client)
+        VIEW_PUT(b, ",\"direction\":\"request\",");
+    else
+        VIEW_PUT(b, ",\"direction\":\"response\",");
+}
+
+/* jobs[i] renders c->msgs[i]; NULL entries are rendered here from the record. */
+static void messages_array(view *v, const grpc_call *c, int from_client, view_job **jobs)
 {
     gw_buf *b = &v->out;
     int first = 1;
@@ -115,7 +187,16 @@ static void messages_array(view *v, const grpc_call *c, int from_client)
         if (!first)
             gw_buf_putc(b, ',');
         first = 0;
-        view_json_message(v, c, m, 0);
+        gw_buf_putc(b, '{');
+        if (jobs[i]) {
+            view_put_job(v, jobs[i]);
+        } else {
+            grpc_msg none = *m;
+            none.data = NULL; /* out of memory making its job */
+            msg_job x = {.m = none, .o = &v->o};
+            message_render(&x.j, b);
+        }
+        gw_buf_putc(b, '}');
     }
     gw_buf_putc(b, ']');
 }
@@ -138,11 +219,11 @@ static int any_json(gw_buf *b, const uint8_t *p, size_t n)
             val = f.bytes, val_len = (size_t)f.u;
         off += (size_t)k;
     }
-    gw_buf_append(b, "{\"type_url\":", 12);
+    VIEW_PUT(b, "{\"type_url\":");
     view_json_string(b, url ? (const char *)url : "", url_len);
-    gw_buf_append(b, ",\"value\":\"", 10);
+    VIEW_PUT(b, ",\"value\":\"");
     view_base64(b, val ? val : (const uint8_t *)"", val_len);
-    gw_buf_append(b, "\"}", 2);
+    VIEW_PUT(b, "\"}");
     return 0;
 }
 
@@ -174,11 +255,11 @@ static void status_details_json(view *v, gw_buf *b, const uint8_t *p, size_t n)
     }
     gw_buf_printf(b, "{\"code\":%lld,\"code_name\":", (long long)code);
     view_json_cstr(b, code >= 0 && code <= 16 ? grpc_status_name((int)code) : NULL);
-    gw_buf_append(b, ",\"message\":", 11);
+    VIEW_PUT(b, ",\"message\":");
     view_json_string(b, msg ? (const char *)msg : "", msg_len);
-    gw_buf_append(b, ",\"details\":[", 12);
+    VIEW_PUT(b, ",\"details\":[");
     gw_buf_append(b, details.data, details.len);
-    gw_buf_append(b, "]}", 2);
+    VIEW_PUT(b, "]}");
     gw_buf_free(&details);
     return;
 raw:
@@ -187,80 +268,95 @@ raw:
     view_pb_json(b, p, n, &v->o.pb);
 }
 
-void view_json_call(view *v, const grpc_call *c)
+void view_json_call(view *v, const grpc_call *c, view_job **jobs)
 {
     gw_buf *b = &v->out;
-    gw_buf_printf(b, "{\"type\":\"call\",\"conn\":%" PRIu64 ",", c->conn_index);
+    VIEW_PUT(b, "{\"type\":\"call\",\"conn\":");
+    gw_buf_put_u64(b, c->conn_index);
+    gw_buf_putc(b, ',');
     json_endpoints(b, c);
-    gw_buf_printf(b, ",\"stream\":%" PRIu32 ",\"method\":", c->stream);
+    VIEW_PUT(b, ",\"stream\":");
+    gw_buf_put_u64(b, c->stream);
+    VIEW_PUT(b, ",\"method\":");
     view_json_cstr(b, c->method);
     char guess[256];
     double score;
     if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score)) {
-        gw_buf_append(b, ",\"method_guess\":{\"method\":", 27);
+        VIEW_PUT(b, ",\"method_guess\":{\"method\":");
         view_json_cstr(b, guess);
         gw_buf_printf(b, ",\"score\":%.2f}", score);
     }
-    gw_buf_append(b, ",\"authority\":", 13);
+    VIEW_PUT(b, ",\"authority\":");
     view_json_cstr(b, c->authority);
-    gw_buf_append(b, ",\"kind\":", 8);
+    VIEW_PUT(b, ",\"kind\":");
     view_json_cstr(b, c->kind);
-    gw_buf_append(b, ",\"start\":\"", 10);
+    VIEW_PUT(b, ",\"start\":\"");
     view_fmt_rfc3339(b, c->t_start);
-    gw_buf_append(b, "\",\"end\":\"", 9);
+    VIEW_PUT(b, "\",\"end\":\"");
     view_fmt_rfc3339(b, c->t_end);
-    gw_buf_printf(b, "\",\"duration_us\":%" PRId64, (c->t_end - c->t_start) / 1000);
-    json_int_or_null(b, "first_response_us",
-                     c->t_first_resp < 0 ? -1 : (c->t_first_resp - c->t_start) / 1000);
-    json_int_or_null(b, "http_status", c->http_status);
-    json_int_or_null(b, "grpc_status", c->grpc_status);
-    gw_buf_append(b, ",\"grpc_status_name\":", 20);
+    VIEW_PUT(b, "\",\"duration_us\":");
+    gw_buf_put_i64(b, (c->t_end - c->t_start) / 1000);
+    INT_OR_NULL(b, "first_response_us",
+                c->t_first_resp < 0 ? -1 : (c->t_first_resp - c->t_start) / 1000);
+    INT_OR_NULL(b, "http_status", c->http_status);
+    INT_OR_NULL(b, "grpc_status", c->grpc_status);
+    VIEW_PUT(b, ",\"grpc_status_name\":");
     view_json_cstr(b, c->grpc_status >= 0 ? grpc_status_name(c->grpc_status) : NULL);
-    gw_buf_append(b, ",\"grpc_message\":", 16);
+    VIEW_PUT(b, ",\"grpc_message\":");
     view_json_cstr(b, c->grpc_message);
-    json_int_or_null(b, "implied_status", c->implied_status);
-    gw_buf_append(b, ",\"implied_status_name\":", 23);
+    INT_OR_NULL(b, "implied_status", c->implied_status);
+    VIEW_PUT(b, ",\"implied_status_name\":");
     view_json_cstr(b, c->implied_status >= 0 ? grpc_status_name(c->implied_status) : NULL);
     if (c->status_details) {
-        gw_buf_append(b, ",\"grpc_status_details\":", 23);
+        VIEW_PUT(b, ",\"grpc_status_details\":");
         status_details_json(v, b, c->status_details, c->status_details_len);
     }
-    gw_buf_append(b, ",\"timeout\":", 11);
+    VIEW_PUT(b, ",\"timeout\":");
     view_json_cstr(b, c->timeout_raw);
-    json_int_or_null(b, "timeout_us", c->timeout_ns < 0 ? -1 : c->timeout_ns / 1000);
-    gw_buf_append(b, ",\"request_encoding\":", 20);
+    INT_OR_NULL(b, "timeout_us", c->timeout_ns < 0 ? -1 : c->timeout_ns / 1000);
+    VIEW_PUT(b, ",\"request_encoding\":");
     view_json_cstr(b, c->req_encoding);
-    gw_buf_append(b, ",\"response_encoding\":", 21);
+    VIEW_PUT(b, ",\"response_encoding\":");
     view_json_cstr(b, c->resp_encoding);
-    gw_buf_append(b, ",\"trailers_only\":", 17);
-    gw_buf_append(b, c->trailers_only ? "true" : "false", c->trailers_only ? 4 : 5);
-    json_int_or_null(b, "rst_code", c->rst_code);
+    VIEW_PUT(b, ",\"trailers_only\":");
+    json_bool(b, c->trailers_only);
+    INT_OR_NULL(b, "rst_code", c->rst_code);
     if (c->rst_code >= 0) {
-        gw_buf_append(b, ",\"rst_name\":", 12);
+        VIEW_PUT(b, ",\"rst_name\":");
         view_json_cstr(b, h2_error_name((uint32_t)c->rst_code));
         gw_buf_printf(b, ",\"rst_by\":\"%s\"", c->rst_by_client ? "client" : "server");
     }
-    gw_buf_append(b, ",\"request_headers\":", 19);
+    VIEW_PUT(b, ",\"request_headers\":");
     view_json_kv_list(b, c->req_headers, c->n_req_headers);
-    gw_buf_append(b, ",\"response_headers\":", 20);
+    VIEW_PUT(b, ",\"response_headers\":");
     view_json_kv_list(b, c->resp_headers, c->n_resp_headers);
-    gw_buf_append(b, ",\"trailers\":", 12);
+    VIEW_PUT(b, ",\"trailers\":");
     view_json_kv_list(b, c->trailers, c->n_trailers);
-    gw_buf_printf(b, ",\"request_count\":%" PRIu32 ",\"response_count\":%" PRIu32
-                     ",\"request_bytes\":%" PRIu64 ",\"response_bytes\":%" PRIu64,
-                  c->n_req, c->n_resp, c->req_bytes, c->resp_bytes);
-    gw_buf_append(b, ",\"requests\":", 12);
-    messages_array(v, c, 1);
-    gw_buf_append(b, ",\"responses\":", 13);
-    messages_array(v, c, 0);
-    gw_buf_printf(b, ",\"messages_omitted\":%s", c->msgs_dropped ? "true" : "false");
-    gw_buf_printf(b, ",\"first_packet\":%" PRIu64 ",\"last_packet\":%" PRIu64, c->first_pkt,
-                  c->last_pkt);
-    gw_buf_printf(b, ",\"complete\":%s,\"anomalies\":[", c->complete ? "true" : "false");
+    VIEW_PUT(b, ",\"request_count\":");
+    gw_buf_put_u64(b, c->n_req);
+    VIEW_PUT(b, ",\"response_count\":");
+    gw_buf_put_u64(b, c->n_resp);
+    VIEW_PUT(b, ",\"request_bytes\":");
+    gw_buf_put_u64(b, c->req_bytes);
+    VIEW_PUT(b, ",\"response_bytes\":");
+    gw_buf_put_u64(b, c->resp_bytes);
+    VIEW_PUT(b, ",\"requests\":");
+    messages_array(v, c, 1, jobs);
+    VIEW_PUT(b, ",\"responses\":");
+    messages_array(v, c, 0, jobs);
+    VIEW_PUT(b, ",\"messages_omitted\":");
+    json_bool(b, c->msgs_dropped);
+    VIEW_PUT(b, ",\"first_packet\":");
+    gw_buf_put_u64(b, c->first_pkt);
+    VIEW_PUT(b, ",\"last_packet\":");
+    gw_buf_put_u64(b, c->last_pkt);
+    VIEW_PUT(b, ",\"complete\":");
+    json_bool(b, c->complete);
+    VIEW_PUT(b, ",\"anomalies\":[");
     for (size_t i = 0; i < c->n_anomalies; i++) {
         if (i)
             gw_buf_putc(b, ',');
         view_json_cstr(b, c->anomalies[i]);
     }
-    gw_buf_append(b, "]}\n", 3);
+    VIEW_PUT(b, "]}\n");
 }
