@@ -15,6 +15,8 @@
 
 /* The producer renders a job itself when this much is already queued: the worker is behind. */
 #define RENDER_HERE_AT (VIEW_OUT_MAX / 4)
+/* Entries are handed over in batches of this weight (one lock and at most one wake-up each). */
+#define BATCH (256u << 10)
 
 typedef struct entry {
     struct entry *next;
@@ -30,6 +32,8 @@ struct view_out {
     pthread_mutex_t mu;
     pthread_cond_t has_work, has_room, idle;
     entry *head, *tail;       /* under mu */
+    entry *bhead, *btail;     /* the producer's batch, not yet handed over */
+    size_t bweight;
     int closing;              /* under mu */
     int busy;                 /* the worker holds a batch: under mu */
     int sleeping;             /* the worker waits for work: under mu */
@@ -160,19 +164,23 @@ int view_out_new(view_out **out, FILE *f, int threads)
     return 0;
 }
 
-static void push(view_out *q, entry *e)
+/* Hand the producer's batch to the worker; wait while too much is queued. */
+static void publish(view_out *q)
 {
-    e->next = NULL;
-    atomic_fetch_add(&q->pending, e->weight);
+    if (!q->bhead)
+        return;
+    atomic_fetch_add(&q->pending, q->bweight);
     pthread_mutex_lock(&q->mu);
     if (q->tail)
-        q->tail->next = e;
+        q->tail->next = q->bhead;
     else
-        q->head = e;
-    q->tail = e;
+        q->head = q->bhead;
+    q->tail = q->btail;
     if (q->sleeping)
         pthread_cond_signal(&q->has_work);
     pthread_mutex_unlock(&q->mu);
+    q->bhead = q->btail = NULL;
+    q->bweight = 0;
     if (atomic_load(&q->pending) <= VIEW_OUT_MAX)
         return;
     /* Too much queued (a slow reader of our output): wait until half of it is written. */
@@ -182,6 +190,19 @@ static void push(view_out *q, entry *e)
         pthread_cond_wait(&q->has_room, &q->mu);
     atomic_store(&q->producer_waiting, 0);
     pthread_mutex_unlock(&q->mu);
+}
+
+static void push(view_out *q, entry *e)
+{
+    e->next = NULL;
+    if (q->btail)
+        q->btail->next = e;
+    else
+        q->bhead = e;
+    q->btail = e;
+    q->bweight += e->weight;
+    if (q->bweight >= BATCH)
+        publish(q);
 }
 
 int view_out_text(view_out *q, gw_buf *b)
@@ -204,7 +225,7 @@ int view_out_job(view_out *q, view_job *j)
     entry *e = gw_malloc(sizeof *e); /* owned by the queue until written */
     if (!e)
         return GW_ENOMEM;
-    if (atomic_load(&j->state) == 0 && atomic_load(&q->pending) > RENDER_HERE_AT)
+    if (atomic_load(&j->state) == 0 && atomic_load(&q->pending) + q->bweight > RENDER_HERE_AT)
         view_job_render(j); /* the worker is behind: share the work */
     atomic_fetch_add(&j->refs, 1);
     e->job = j;
@@ -216,6 +237,7 @@ int view_out_job(view_out *q, view_job *j)
 
 int view_out_sync(view_out *q)
 {
+    publish(q);
     pthread_mutex_lock(&q->mu);
     while (q->head || q->busy)
         pthread_cond_wait(&q->idle, &q->mu);
@@ -232,6 +254,7 @@ void view_out_del(view_out *q)
 {
     if (!q)
         return;
+    publish(q);
     pthread_mutex_lock(&q->mu);
     q->closing = 1;
     pthread_cond_signal(&q->has_work);
