@@ -45,6 +45,8 @@ measure "libpcap read (tcpdump -r -w)" "$cap" tcpdump -r "$cap" -w /dev/null
 measure "grpcwire read (call log)" "$cap" "$gw" read "$cap"
 measure "grpcwire read --json" "$cap" "$gw" read --json "$cap"
 measure "grpcwire read --json=messages" "$cap" "$gw" read --json=messages "$cap"
+measure "grpcwire read --json, one thread" "$cap" "$gw" read --json --threads 1 "$cap"
+measure "grpcwire read --json=messages, 1 thr" "$cap" "$gw" read --json=messages --threads 1 "$cap"
 measure "grpcwire read --stats" "$cap" "$gw" read --stats "$cap"
 measure "grpcwire read --frames" "$cap" "$gw" read --frames "$cap"
 echo
