@@ -101,7 +101,8 @@ static void emit(conn *c, int from, uint8_t flags, const uint8_t *payload, size_
     t[12] = 5 << 4;
     t[13] = flags;
     put16(t + 14, 65535);
-    memcpy(t + 20, payload, n);
+    if (n) /* payload may be NULL for a bare segment */
+        memcpy(t + 20, payload, n);
     a->seq += (uint32_t)n + ((flags & 0x03) ? 1 : 0);
     size_t total = off + 20 + n;
     uint32_t rec[4] = {(uint32_t)(now_us / 1000000), (uint32_t)(now_us % 1000000), (uint32_t)total,

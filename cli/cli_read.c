@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture/cap_scan.h"
 #include "cli.h"
 #include "common/gw_err.h"
 #include "dissect/dissect.h"
@@ -184,26 +185,18 @@ static void learn_message(void *u, grpc_call *c, const grpc_msg *m)
 
 /* Does the file mention the reflection service at all? A header string starts on a byte
  * boundary, so the Huffman code of "/grpc.reflection.v1" begins with the same whole bytes
- * wherever it is sent; plain and Huffman forms are searched in every packet. A full first pass
- * costs as much as the main one: it runs only when this finds something. */
-static int mentions_reflection(const char *file, const char *filter)
+ * wherever it is sent. The file's raw bytes are scanned, not its packets (the filter is not
+ * applied, record headers are included): a false yes only costs the first pass, which runs only
+ * when this finds something. */
+static int mentions_reflection(const char *file)
 {
     static const char path[] = "/grpc.reflection.v1";
     uint8_t huff[32];
     size_t hl = hpack_huff_encode((const uint8_t *)path, sizeof path - 1, huff);
     size_t whole = hl > 1 ? hl - 1 : hl; /* the last byte may hold bits of what follows */
+    cap_needle nd[2] = {{(const uint8_t *)path, sizeof path - 1}, {huff, whole}};
     char msg[512];
-    cap_source *src = NULL;
-    cap_packet pkt;
-    int found = 0;
-    if (cap_source_open_file(&src, file, msg, sizeof msg))
-        return 0;
-    if (!filter[0] || cap_source_set_filter(src, filter, msg, sizeof msg) == 0)
-        while (!found && !stop_flag && cap_source_next(src, &pkt, msg, sizeof msg) > 0)
-            found = memmem(pkt.data, pkt.caplen, path, sizeof path - 1) ||
-                    memmem(pkt.data, pkt.caplen, huff, whole);
-    cap_source_del(src);
-    return found;
+    return cap_scan_file(file, nd, 2, msg, sizeof msg) == 1; /* unreadable: the main pass says so */
 }
 
 /* Files: a first pass that only collects reflection responses, so that calls before the
@@ -448,7 +441,7 @@ int cli_read_main(int argc, char **argv, int live)
     vo.schemas = schemas;
     learn_schemas = schemas;
     if (!no_learn && !live && strcmp(file, "-") != 0 && !dopts.no_grpc &&
-        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && mentions_reflection(file, filter))
+        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && mentions_reflection(file))
         (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
     if (view_new(&v, kind, &vo, &sink)) {
         cli_err("out of memory");

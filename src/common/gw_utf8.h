@@ -1,9 +1,12 @@
 /* gw_utf8: UTF-8 validation (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF),
- * shared by the protobuf guesses and the renderers. Header-only; never allocates. */
+ * shared by the protobuf guesses and the renderers. Header-only; never allocates. The SWAR and
+ * SIMD byte screens used with it live in gw_simd.h. */
 #ifndef GW_UTF8_H
 #define GW_UTF8_H
 #include <stddef.h>
 #include <stdint.h>
+
+#include "gw_simd.h"
 
 /* Length (2-4) of the valid multi-byte sequence starting at s[0] with its code point in *cp, or 0
  * when s[0] does not start one (ASCII included) or the sequence is invalid or cut short. */
@@ -38,32 +41,15 @@ static inline size_t gw_utf8_seq(const uint8_t *s, size_t n, uint32_t *cp)
     return len;
 }
 
-/* Word-at-a-time screens for long text (SWAR): nonzero when some byte of x might need a closer
- * look. They may flag a clean word (a borrow or carry crossing bytes), never miss one; callers
- * then go byte by byte over that word. */
-#define GW_ONES 0x0101010101010101ull
-#define GW_HIGH 0x8080808080808080ull
-/* A byte outside printable ASCII 0x20..0x7e. */
-static inline uint64_t gw_swar_not_print(uint64_t x)
-{
-    return ((x - 0x20 * GW_ONES) | x | (x + GW_ONES)) & GW_HIGH;
-}
-/* A byte equal to c. */
-static inline uint64_t gw_swar_has(uint64_t x, uint8_t c)
-{
-    uint64_t y = x ^ (c * GW_ONES);
-    return (y - GW_ONES) & ~y & GW_HIGH;
-}
-
 /* 1 when all n bytes are valid UTF-8. */
 static inline int gw_utf8_valid(const uint8_t *p, size_t n)
 {
     uint32_t cp;
     for (size_t i = 0; i < n;) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
+        /* ASCII runs go by in blocks; only the lead byte of a multi-byte sequence stops us. */
+        i += gw_screen(GW_SCREEN_ASCII, p + i, n - i);
+        if (i == n)
+            break;
         size_t len = gw_utf8_seq(p + i, n - i, &cp);
         if (!len)
             return 0;

@@ -122,36 +122,22 @@ int pb_is_message(const uint8_t *p, size_t n, int max_depth)
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF) whose characters are all
  * printable: no C0 controls except \t \n \r, no DEL, no C1 controls. */
-/* Printable ASCII, tab, newline, carriage return: the bytes the fast loop passes over. */
-static const uint8_t plain_ascii_tab[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-};
-
 static int printable_utf8(const uint8_t *s, size_t n)
 {
+    int level = gw_simd_best();
     size_t i = 0;
     while (i < n) {
-        /* Long text: eight bytes per step while they are all printable ASCII. */
-        for (uint64_t x; i + 8 <= n; i += 8) {
-            memcpy(&x, s + i, 8);
-            if (gw_swar_not_print(x))
-                break;
-        }
-        size_t stop = i + 8 < n ? i + 8 : n;
-        while (i < stop && plain_ascii_tab[s[i]])
-            i++;
-        if (i == stop)
-            continue;
+        /* Long text goes by 16 or 32 bytes per step while it is printable ASCII. */
+        i += gw_screen_at(GW_SCREEN_PRINT, s + i, n - i, level);
+        if (i == n)
+            break;
         uint8_t c = s[i];
+        if (c == '\t' || c == '\n' || c == '\r') {
+            i++;
+            continue;
+        }
         if (c < 0x80)
-            return 0; /* a control character: the fast loop passed every printable one */
+            return 0; /* a control character or DEL */
         uint32_t cp;
         size_t len = gw_utf8_seq(s + i, n - i, &cp);
         if (!len || (cp >= 0x80 && cp <= 0x9f)) /* C1 controls are not text either */

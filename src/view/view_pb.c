@@ -13,6 +13,7 @@
 #include "common/gw_cur.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "common/gw_simd.h"
 #include "common/gw_utf8.h"
 
 /* Matches pb_wire's own hard limit; the JSON renderer recurses by itself and needs its own. */
@@ -102,67 +103,69 @@ static size_t utf8_len(const uint8_t *s, size_t n)
     return gw_utf8_seq(s, n, &cp);
 }
 
-/* Bytes copied into a JSON string as they are: printable ASCII but the quote and backslash. */
-static const uint8_t json_plain_tab[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-};
+/* The SIMD level the byte loops below may use: the best the CPU has, capped by the test switch. */
+static int simd_cap = GW_SIMD_AVX2;
+
+void view_pb_force_scalar(int on)
+{
+    int cap = on == 1 ? GW_SIMD_SWAR : on == 2 ? GW_SIMD_SSE2 : GW_SIMD_AVX2;
+    __atomic_store_n(&simd_cap, cap, __ATOMIC_RELAXED);
+}
+
+static int simd_level(void)
+{
+    int best = gw_simd_best(), cap = __atomic_load_n(&simd_cap, __ATOMIC_RELAXED);
+    return best < cap ? best : cap;
+}
+
+static const char hex_digits[] = "0123456789abcdef";
 
 int view_json_string(gw_buf *out, const char *s, size_t n)
 {
     const uint8_t *p = (const uint8_t *)s;
+    int level = simd_level();
     int rc = gw_buf_putc(out, '"');
     size_t run = 0, i = 0;
     while (i < n && !rc) {
-        /* The common case, long runs of plain ASCII, costs one table load per byte. */
-        /* Long text: eight bytes per step while none needs escaping. */
-        for (uint64_t x; i + 8 <= n; i += 8) {
-            memcpy(&x, p + i, 8);
-            if (gw_swar_not_print(x) | gw_swar_has(x, '"') | gw_swar_has(x, '\\'))
-                break;
-        }
-        size_t stop = i + 8 < n ? i + 8 : n;
-        while (i < stop && json_plain_tab[p[i]])
-            i++;
-        if (i == stop) {
-            if (i == n)
-                break;
-            continue;
-        }
+        /* Long text goes by 8, 16 or 32 bytes per step while nothing needs escaping; the
+         * screen stops exactly at the first byte that might. */
+        i += gw_screen_at(GW_SCREEN_JSON, p + i, n - i, level);
+        if (i == n)
+            break;
         uint8_t c = p[i];
         char esc[8];
-        size_t adv = 1;
-        esc[0] = 0;
+        size_t adv = 1, elen = 0;
         if (c >= 0x80) {
             adv = utf8_len(p + i, n - i);
-            if (!adv) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
+            if (!adv) { /* not UTF-8: the byte as \u00XX */
                 adv = 1;
+                elen = 6;
             }
         } else if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            esc[2] = 0;
+            elen = 2;
         } else {
+            elen = 2;
+            esc[0] = '\\';
             switch (c) {
-            case '\b': memcpy(esc, "\\b", 3); break;
-            case '\f': memcpy(esc, "\\f", 3); break;
-            case '\n': memcpy(esc, "\\n", 3); break;
-            case '\r': memcpy(esc, "\\r", 3); break;
-            case '\t': memcpy(esc, "\\t", 3); break;
-            default: snprintf(esc, sizeof esc, "\\u%04x", c);
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default: elen = 6; /* other controls and DEL */
             }
         }
-        if (esc[0]) {
+        if (elen == 6) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex_digits[c >> 4];
+            esc[5] = hex_digits[c & 15];
+        }
+        if (elen) {
             rc = gw_buf_append(out, p + run, i - run);
             if (!rc)
-                rc = put(out, esc);
+                rc = gw_buf_append(out, esc, elen);
             run = i + adv;
         }
         i += adv;
@@ -184,6 +187,65 @@ static void b64_init(void)
     }
 }
 
+#if GW_SIMD_X86
+/* 24 input bytes to 32 characters per step, all in registers (the usual pshufb method):
+ *  1. One 32-byte load from 4 bytes before the block holds the block's bytes 0..11 at offsets
+ *     4..15 of the low lane and 12..23 at offsets 0..11 of the high lane; a shuffle spreads each
+ *     3-byte group a b c over one 32-bit word as the bytes b a c b.
+ *  2. The word's low half is (a << 8 | b), its high half (b << 8 | c), so each 6-bit index sits
+ *     at a fixed bit offset of a 16-bit half. Masking and one multiply-high (shift right by 10
+ *     and 6) and one multiply-low (shift left by 4 and 8) move the four indexes into the four
+ *     bytes, in output order.
+ *  3. Index to character is index + an offset that depends only on the range (A-Z, a-z, 0-9,
+ *     '+', '/'): a saturating subtract and a compare give each byte a range number 0..13, and a
+ *     16-entry pshufb table gives that range's offset.
+ * The first block has no 4 bytes before it: two 16-byte loads place it the same way. Every block
+ * reads input bytes up to i + 27, so the loop stops 28 bytes before the end and the scalar loop
+ * does the rest. Returns the input bytes consumed (a multiple of 24). */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) __m256i
+b64_block(__m256i in, __m256i spread)
+{
+    const __m256i offsets = _mm256_setr_epi8(
+        'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+        '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0, 'a' - 26, '0' - 52, '0' - 52, '0' - 52,
+        '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63,
+        'A', 0, 0);
+    in = _mm256_shuffle_epi8(in, spread);
+    /* a >> 2 and (b & 15) << 2 | c >> 6 (bits 15..10 and 11..6 of the halves) */
+    __m256i s02 = _mm256_mulhi_epu16(_mm256_and_si256(in, _mm256_set1_epi32(0x0fc0fc00)),
+                                     _mm256_set1_epi32(0x04000040));
+    /* (a & 3) << 4 | b >> 4 and c & 63 (bits 9..4 and 5..0), moved up a byte */
+    __m256i s13 = _mm256_mullo_epi16(_mm256_and_si256(in, _mm256_set1_epi32(0x003f03f0)),
+                                     _mm256_set1_epi32(0x01000010));
+    __m256i idx = _mm256_or_si256(s02, s13);
+    /* range: 0..25 -> 13, 26..51 -> 0, 52..61 -> 1..10, 62 -> 11, 63 -> 12 */
+    __m256i range = _mm256_subs_epu8(idx, _mm256_set1_epi8(51));
+    __m256i upper = _mm256_cmpgt_epi8(_mm256_set1_epi8(26), idx);
+    range = _mm256_or_si256(range, _mm256_and_si256(upper, _mm256_set1_epi8(13)));
+    return _mm256_add_epi8(idx, _mm256_shuffle_epi8(offsets, range));
+}
+
+__attribute__((target("avx2"))) static size_t b64_avx2(char *o, const uint8_t *p, size_t n)
+{
+    const __m256i spread0 = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+                                             1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+    const __m256i spread = _mm256_setr_epi8(5, 4, 6, 5, 8, 7, 9, 8, 11, 10, 12, 11, 14, 13, 15, 14,
+                                            1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+    if (n < 28)
+        return 0;
+    __m128i lo = _mm_loadu_si128((const __m128i *)p);
+    __m128i hi = _mm_loadu_si128((const __m128i *)(p + 12));
+    __m256i first = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    _mm256_storeu_si256((__m256i *)o, b64_block(first, spread0));
+    size_t i = 24;
+    for (o += 32; i + 28 <= n; i += 24, o += 32) {
+        __m256i in = _mm256_loadu_si256((const __m256i *)(p + i - 4));
+        _mm256_storeu_si256((__m256i *)o, b64_block(in, spread));
+    }
+    return i;
+}
+#endif
+
 int view_base64(gw_buf *out, const uint8_t *p, size_t n)
 {
     const char *tab = b64_tab;
@@ -191,10 +253,16 @@ int view_base64(gw_buf *out, const uint8_t *p, size_t n)
     int rc = gw_buf_reserve(out, need);
     if (rc)
         return rc;
-    /* Two output characters per lookup: 12 bits of input index a table of character pairs. */
-    pthread_once(&b64_once, b64_init);
     char *o = (char *)out->data + out->len;
     size_t i = 0;
+#if GW_SIMD_X86
+    if (n >= 28 && simd_level() >= GW_SIMD_AVX2) {
+        i = b64_avx2(o, p, n);
+        o += i / 3 * 4;
+    }
+#endif
+    /* Two output characters per lookup: 12 bits of input index a table of character pairs. */
+    pthread_once(&b64_once, b64_init);
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
         memcpy(o, pairs[v >> 12], 2);

@@ -72,4 +72,9 @@ int view_base64(gw_buf *out, const uint8_t *p, size_t n);
  * '"', '\' and controls are escaped (\n \r \t \b \f, else \u00XX); DEL becomes \u007f. */
 int view_json_string(gw_buf *out, const char *s, size_t n);
 
+/* For tests: which code the byte loops of view_base64 and view_json_string use. 0: the best this
+ * CPU runs (the default), 1: the portable scalar code, 2: SSE2 at most (no AVX2). The output is
+ * the same whatever the setting. */
+void view_pb_force_scalar(int on);
+
 #endif

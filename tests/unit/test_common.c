@@ -4,7 +4,10 @@
 #include "common/gw_cur.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "common/gw_simd.h"
 #include "common/gw_utf8.h"
+
+#include <stdlib.h>
 
 static void test_err(void)
 {
@@ -107,9 +110,129 @@ static void test_swar(void)
     GW_CHECK(!gw_utf8_valid((const uint8_t *)"\xe2\x9c", 2));          /* cut short */
 }
 
+/* ---- gw_simd screens: every level against a byte-at-a-time reference ---- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+static size_t screen_ref(int kind, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !gw_screen_byte(kind, p[i]))
+        i++;
+    return i;
+}
+
+/* The input sits at the very end of its own allocation (ASan sees any read past p + n) and
+ * `align` bytes after the start of it. */
+static uint8_t *exact(size_t align, const uint8_t *src, size_t n, uint8_t **block)
+{
+    *block = malloc(align + n + 1);
+    memcpy(*block + align, src, n);
+    return *block + align;
+}
+
+static int screens_agree(const uint8_t *src, size_t n, size_t align)
+{
+    static const int kinds[] = {GW_SCREEN_JSON, GW_SCREEN_PRINT, GW_SCREEN_ASCII};
+    uint8_t *block;
+    const uint8_t *p = exact(align, src, n, &block);
+    int bad = 0;
+    for (int k = 0; k < 3; k++) {
+        size_t want = screen_ref(kinds[k], p, n);
+        for (int level = GW_SIMD_SWAR; level <= gw_simd_best(); level++)
+            if (gw_screen_at(kinds[k], p, n, level) != want) {
+                fprintf(stderr, "screen kind %d level %d n %zu align %zu: %zu, want %zu\n",
+                        kinds[k], level, n, align, gw_screen_at(kinds[k], p, n, level), want);
+                bad++;
+            }
+    }
+    free(block);
+    return bad;
+}
+
+static void test_screens(void)
+{
+    uint8_t src[320];
+    int bad = 0;
+    /* random bytes, and clean text with sparse random bytes: every length, every alignment */
+    for (size_t n = 0; n <= 300; n++) {
+        for (size_t align = 0; align < 32; align++) {
+            for (size_t i = 0; i < n; i++)
+                src[i] = (uint8_t)rnd();
+            bad += screens_agree(src, n, align);
+            for (size_t i = 0; i < n; i++)
+                src[i] = rnd() % 97 ? (uint8_t)(0x20 + rnd() % 0x5f) : (uint8_t)rnd();
+            bad += screens_agree(src, n, align);
+        }
+    }
+    /* one byte of each class at every position of clean text */
+    static const uint8_t special[] = {0x00, 0x09, 0x0a, 0x1f, 0x20, '"', '\\', 0x7e, 0x7f,
+                                      0x80, 0xbf, 0xc3, 0xff};
+    for (size_t n = 1; n <= 200; n++)
+        for (size_t pos = 0; pos < n; pos++)
+            for (size_t s = 0; s < sizeof special; s++) {
+                memset(src, 'a', n);
+                src[pos] = special[s];
+                bad += screens_agree(src, n, (n + pos) % 32);
+            }
+    GW_CHECK_INT(bad, 0);
+}
+
+/* gw_utf8_valid (screen plus sequences) against the plain loop over gw_utf8_seq. */
+static int utf8_ref(const uint8_t *p, size_t n)
+{
+    uint32_t cp;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = gw_utf8_seq(p + i, n - i, &cp);
+        if (!len)
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static void test_utf8_valid(void)
+{
+    static const char *const chars[] = {"a", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                        "\n", "\xc3", "\xed\xa0\x80", "\xc0\xaf", "\xff"};
+    uint8_t src[340];
+    int bad = 0, valid = 0;
+    for (size_t n = 0; n <= 300; n++) {
+        for (size_t align = 0; align < 32; align++) {
+            /* mostly ASCII with characters (good or bad) sprinkled, then cut to n bytes */
+            size_t len = 0;
+            while (len < n) {
+                const char *c = rnd() % 16 ? "x" : chars[rnd() % (sizeof chars / sizeof chars[0])];
+                size_t cl = strlen(c);
+                memcpy(src + len, c, cl);
+                len += cl;
+            }
+            uint8_t *block;
+            const uint8_t *p = exact(align, src, n, &block);
+            int want = utf8_ref(p, n);
+            valid += want;
+            bad += gw_utf8_valid(p, n) != want;
+            free(block);
+        }
+    }
+    GW_CHECK_INT(bad, 0);
+    GW_CHECK(valid > 1000 && valid < 301 * 32 - 1000); /* both answers were exercised */
+}
+
 int main(void)
 {
     test_swar();
+    test_screens();
+    test_utf8_valid();
     test_err();
     test_cur();
     test_buf();

@@ -1,9 +1,11 @@
 /* Unit tests for pb_wire: field parsing, the schemaless walk and its guesses, encoders. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/gw_buf.h"
 #include "common/gw_err.h"
+#include "common/gw_utf8.h"
 #include "gw_test.h"
 #include "pb/pb_wire.h"
 
@@ -597,6 +599,91 @@ static void test_random(void)
     }
 }
 
+/* The printable-text guess (screened 16 or 32 bytes at a time) against a byte-at-a-time
+ * reference: every length 0..300 at every alignment 0..31, random and mostly-clean text, and a
+ * control, DEL, C1 or UTF-8 sequence at every position. max_depth 0 keeps it to string vs bytes. */
+static int printable_ref(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        uint32_t cp;
+        if ((c >= 0x20 && c <= 0x7e) || c == '\t' || c == '\n' || c == '\r') {
+            i++;
+            continue;
+        }
+        size_t len = c >= 0x80 ? gw_utf8_seq(s + i, n - i, &cp) : 0;
+        if (!len || (cp >= 0x80 && cp <= 0x9f))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static int first_kind(void *u, const pb_value *v)
+{
+    *(int *)u = v->kind;
+    return 1;
+}
+
+static uint64_t pr_rng = 0x853c49e6748fea9bull;
+static uint32_t pr_rnd(void)
+{
+    pr_rng ^= pr_rng << 13, pr_rng ^= pr_rng >> 7, pr_rng ^= pr_rng << 17;
+    return (uint32_t)(pr_rng >> 16);
+}
+
+/* Field 1 holding body[0..n), at the very end of its allocation (ASan sees reads past it). */
+static int printable_agrees(const uint8_t *body, size_t n, size_t align)
+{
+    uint8_t *block = malloc(align + 3 + n);
+    uint8_t *p = block + align;
+    size_t h = 0;
+    p[h++] = 0x0a;
+    p[h++] = (uint8_t)(n < 128 ? n : (n & 0x7f) | 0x80);
+    if (n >= 128)
+        p[h++] = (uint8_t)(n >> 7);
+    memcpy(p + h, body, n);
+    pb_opts o = {0};
+    int kind = 0;
+    pb_visitor v = {&kind, first_kind, first_kind, NULL};
+    pb_walk_raw(p, h + n, &o, &v, NULL);
+    int want = n == 0 || printable_ref(body, n) ? PB_KIND_STRING : PB_KIND_BYTES;
+    free(block);
+    if (kind != want)
+        fprintf(stderr, "printable guess: n %zu align %zu kind %d, want %d\n", n, align, kind, want);
+    return kind != want;
+}
+
+static void test_printable(void)
+{
+    uint8_t body[320];
+    int bad = 0, strings = 0;
+    for (size_t n = 0; n <= 300; n++)
+        for (size_t align = 0; align < 32; align++) {
+            for (size_t i = 0; i < n; i++)
+                body[i] = (uint8_t)pr_rnd();
+            bad += printable_agrees(body, n, align);
+            for (size_t i = 0; i < n; i++)
+                body[i] = pr_rnd() % 199 ? (uint8_t)(0x20 + pr_rnd() % 0x5f) : (uint8_t)pr_rnd();
+            strings += printable_ref(body, n);
+            bad += printable_agrees(body, n, align);
+        }
+    static const char *const toks[] = {"\t", "\n", "\r", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                       "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc2\x85", "\xc3",
+                                       "\xed\xa0\x80", "\xff", "\x80", "\"", "\\"};
+    for (size_t n = 1; n <= 140; n++)
+        for (size_t t = 0; t < sizeof toks / sizeof toks[0]; t++) {
+            size_t tl = strlen(toks[t]);
+            for (size_t pos = 0; pos + tl <= n; pos++) {
+                memset(body, 'h', n);
+                memcpy(body + pos, toks[t], tl);
+                bad += printable_agrees(body, n, (pos * 5 + n) % 32);
+            }
+        }
+    GW_CHECK_INT(bad, 0);
+    GW_CHECK(strings > 2000); /* the mostly-clean inputs did read as text often enough */
+}
+
 int main(void)
 {
     test_field_parse();
@@ -608,5 +695,6 @@ int main(void)
     test_encoders();
     test_roundtrip();
     test_random();
+    test_printable();
     GW_TEST_END();
 }

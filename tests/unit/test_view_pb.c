@@ -9,6 +9,7 @@
 #include "common/gw_buf.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
+#include "common/gw_utf8.h"
 #include "gw_test.h"
 #include "pb/pb_wire.h"
 #include "view/view_pb.h"
@@ -509,6 +510,132 @@ static void test_helpers(void)
     gw_buf_free(&b);
 }
 
+/* ---- SIMD and scalar loops of view_base64 / view_json_string against plain references ---- */
+
+static void base64_ref(gw_buf *b, const uint8_t *p, size_t n)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {t[v >> 18], t[v >> 12 & 63], i + 1 < n ? t[v >> 6 & 63] : '=',
+                     i + 2 < n ? t[v & 63] : '='};
+        gw_buf_append(b, q, 4);
+    }
+}
+
+static void json_string_ref(gw_buf *b, const uint8_t *p, size_t n)
+{
+    gw_buf_putc(b, '"');
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i];
+        uint32_t cp;
+        size_t len = c >= 0x80 ? gw_utf8_seq(p + i, n - i, &cp) : 0;
+        if (len) {
+            gw_buf_append(b, p + i, len);
+            i += len;
+            continue;
+        }
+        const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                      : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+        if (e)
+            gw_buf_append(b, e, 2);
+        else if (c < 0x20 || c >= 0x7f)
+            gw_buf_printf(b, "\\u%04x", c);
+        else
+            gw_buf_putc(b, c);
+        i++;
+    }
+    gw_buf_putc(b, '"');
+}
+
+static uint64_t diff_rng = 0x2545f4914f6cdd1dull;
+static uint32_t diff_rnd(void)
+{
+    diff_rng ^= diff_rng << 13, diff_rng ^= diff_rng >> 7, diff_rng ^= diff_rng << 17;
+    return (uint32_t)(diff_rng >> 16);
+}
+
+/* Both renderers over src[0..n) copied to the very end of an allocation (ASan sees any read past
+ * p + n), at `align` bytes into it, at every code level; 0 when all agree with the references. */
+static int simd_agree(const uint8_t *src, size_t n, size_t align)
+{
+    uint8_t *block = malloc(align + n + 1);
+    uint8_t *p = block + align;
+    memcpy(p, src, n);
+    gw_buf want, got;
+    gw_buf_init(&want, 0);
+    gw_buf_init(&got, 0);
+    gw_buf_reserve(&want, 1); /* data is never NULL below (memcmp) */
+    int bad = 0;
+    for (int which = 0; which < 2; which++) {
+        gw_buf_reset(&want);
+        if (which == 0)
+            base64_ref(&want, p, n);
+        else
+            json_string_ref(&want, p, n);
+        for (int force = 0; force <= 2; force++) {
+            view_pb_force_scalar(force);
+            gw_buf_reset(&got);
+            gw_buf_putc(&got, '<'); /* appends keep what is before them */
+            int rc = which == 0 ? view_base64(&got, p, n) : view_json_string(&got, (const char *)p, n);
+            if (rc || got.len != want.len + 1 || got.data[0] != '<' ||
+                memcmp(got.data + 1, want.data, want.len)) {
+                if (bad++ < 5)
+                    fprintf(stderr, "%s differs: n %zu align %zu force %d\n",
+                            which ? "json_string" : "base64", n, align, force);
+            }
+        }
+    }
+    view_pb_force_scalar(0);
+    gw_buf_free(&want);
+    gw_buf_free(&got);
+    free(block);
+    return bad;
+}
+
+static void test_simd_differential(void)
+{
+    uint8_t src[360];
+    int bad = 0;
+    /* random bytes and mostly clean text: every length 0..300 at every alignment 0..31 */
+    for (size_t n = 0; n <= 300; n++)
+        for (size_t align = 0; align < 32; align++) {
+            for (size_t i = 0; i < n; i++)
+                src[i] = (uint8_t)diff_rnd();
+            bad += simd_agree(src, n, align);
+            for (size_t i = 0; i < n; i++)
+                src[i] = diff_rnd() % 61 ? (uint8_t)(0x20 + diff_rnd() % 0x5f) : (uint8_t)diff_rnd();
+            bad += simd_agree(src, n, align);
+        }
+    /* an escape or a UTF-8 sequence (good, bad, cut short) at every position of plain text */
+    static const char *const toks[] = {"\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                       "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3",
+                                       "\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\x80"};
+    for (size_t n = 1; n <= 140; n++)
+        for (size_t t = 0; t < sizeof toks / sizeof toks[0]; t++) {
+            size_t tl = strlen(toks[t]);
+            for (size_t pos = 0; pos + tl <= n; pos++) {
+                memset(src, 'q', n);
+                memcpy(src + pos, toks[t], tl);
+                bad += simd_agree(src, n, (pos * 7 + n) % 32);
+            }
+        }
+    /* long inputs cross the 64-byte screen step and many base64 blocks */
+    for (size_t n = 1000; n < 1100; n += 7) {
+        uint8_t *big = malloc(n);
+        for (size_t i = 0; i < n; i++)
+            big[i] = (uint8_t)('a' + i % 26);
+        big[n - 1 - n % 5] = (uint8_t)"\"\\\n\xc3\x80"[n % 5];
+        bad += simd_agree(big, n, n % 32);
+        free(big);
+    }
+    GW_CHECK_INT(bad, 0);
+}
+
 /* Buffer caps and allocation failures come back as errors. */
 static void test_errors(void)
 {
@@ -849,6 +976,7 @@ int main(void)
     test_tree();
     test_cuts();
     test_helpers();
+    test_simd_differential();
     test_errors();
     test_deep();
     test_protoc_oracle();
