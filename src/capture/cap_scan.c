@@ -34,6 +34,7 @@
 
 static int force_portable;
 static unsigned force_threads;
+#define PAGE 4096u
 static size_t force_block;
 
 void cap_scan_force_portable(int on)
@@ -232,7 +233,8 @@ static ssize_t pread_full(int fd, uint8_t *buf, size_t n, off_t off)
 
 typedef struct worker_arg {
     job *j;
-    uint8_t *buf; /* block + maxlen - 1 bytes, owned by scan_regular */
+    uint8_t *raw; /* owned by scan_regular */
+    uint8_t *buf; /* block + maxlen - 1 bytes inside raw, page-aligned */
 } worker_arg;
 
 static void *worker(void *arg)
@@ -302,8 +304,11 @@ static int scan_regular(int fd, size_t size, const needles *s, scan_fn scan)
     unsigned nt = thread_count(size, j.nblocks), nbuf = 0, started = 0;
     for (; nbuf < nt; nbuf++) {
         wa[nbuf].j = &j;
-        if (!(wa[nbuf].buf = gw_malloc(j.block + s->maxn - 1)))
+        /* Page-aligned like the file offsets it is read from: the kernel's copy runs several
+         * times faster when source and destination share their alignment. */
+        if (!(wa[nbuf].raw = gw_malloc(j.block + s->maxn - 1 + PAGE)))
             break;
+        wa[nbuf].buf = (uint8_t *)(((uintptr_t)wa[nbuf].raw + PAGE - 1) & ~(uintptr_t)(PAGE - 1));
     }
     if (nbuf == 0) {
         errno = ENOMEM;
@@ -316,7 +321,7 @@ static int scan_regular(int fd, size_t size, const needles *s, scan_fn scan)
     for (unsigned t = 0; t < started; t++)
         pthread_join(tid[t], NULL);
     for (unsigned t = 0; t < nbuf; t++)
-        gw_free(wa[t].buf);
+        gw_free(wa[t].raw);
     if (atomic_load(&j.found))
         return 1;
     if (atomic_load(&j.err)) {

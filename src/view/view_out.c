@@ -38,6 +38,7 @@ struct view_out {
     int busy;                 /* the worker holds a batch: under mu */
     int sleeping;             /* the worker waits for work: under mu */
     atomic_size_t pending;    /* bytes queued and not yet written */
+    gw_buf wb;                /* the worker's output, written in large pieces */
     atomic_int producer_waiting;
     atomic_int err;
 };
@@ -83,19 +84,37 @@ void view_job_unref(view_job *j)
     }
 }
 
+#define WRITE_AT (1u << 20)
+
+static void out_flush(view_out *q)
+{
+    if (!atomic_load(&q->err)) { /* after a failed write the rest is dropped */
+        int rc = view_out_write(q->f, q->wb.data, q->wb.len);
+        if (rc)
+            atomic_store(&q->err, rc);
+    }
+    gw_buf_reset(&q->wb);
+}
+
 static void write_entry(view_out *q, entry *e)
 {
-    int rc = 0;
-    if (e->job) {
-        view_job_render(e->job);
-        if (!atomic_load(&q->err))
-            rc = view_out_write(q->f, e->job->text.data, e->job->text.len);
-        view_job_unref(e->job);
-    } else if (!atomic_load(&q->err)) {
-        rc = view_out_write(q->f, e->text, e->len);
+    view_job *j = e->job;
+    if (!j) {
+        gw_buf_append(&q->wb, e->text, e->len);
+    } else {
+        int expect = 0;
+        /* Our entry holds the only reference: nobody else will read its text, so it renders
+         * straight into the output (no buffer of its own, no copy). */
+        if (atomic_load(&j->refs) == 1 && atomic_compare_exchange_strong(&j->state, &expect, 1)) {
+            j->render(j, &q->wb);
+        } else {
+            view_job_render(j);
+            gw_buf_append(&q->wb, j->text.data, j->text.len);
+        }
+        view_job_unref(j);
     }
-    if (rc)
-        atomic_store(&q->err, rc);
+    if (q->wb.len >= WRITE_AT)
+        out_flush(q);
 }
 
 static void *worker(void *arg)
@@ -128,6 +147,7 @@ static void *worker(void *arg)
             }
             e = next;
         }
+        out_flush(q);
         if (fflush(q->f) != 0)
             atomic_store(&q->err, GW_EIO);
         pthread_mutex_lock(&q->mu);
@@ -264,5 +284,6 @@ void view_out_del(view_out *q)
     pthread_cond_destroy(&q->has_work);
     pthread_cond_destroy(&q->has_room);
     pthread_cond_destroy(&q->idle);
+    gw_buf_free(&q->wb);
     gw_free(q);
 }
