@@ -12,7 +12,7 @@
 
 #include "common/gw_buf.h"
 
-#define VIEW_OUT_MAX (16u << 20)
+#define VIEW_OUT_MAX (8u << 20)
 
 /* A job is rendered once, by whichever thread claims it first, and may be written several times
  * (a message alone and again inside its call). Embed it first in the owner's struct. */
