@@ -108,9 +108,9 @@ void view_del(view *v)
 {
     if (!v)
         return;
-    view_out_del(v->q); /* first: queued jobs may read the view's options */
     if (v->del_state)
-        v->del_state(v);
+        v->del_state(v); /* the calls' references; queued uses hold their own */
+    view_out_del(v->q);  /* drains the queue: its jobs read the view's options */
     gw_buf_free(&v->out);
     gw_free(v);
 }

@@ -13,8 +13,12 @@
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
 
-/* The producer renders a job itself when this much is already queued: the worker is behind. */
-#define RENDER_HERE_AT (VIEW_OUT_MAX / 4)
+/* The producer renders a job itself when this much is already queued: the worker is behind.
+ * Well above one job's weight (a 1 MB message weighs 3 MB), or it would render every big one. */
+#define RENDER_HERE_AT (8u << 20)
+/* Rendered text kept for a later use (a message written alone now and in its call later): past
+ * this, text is dropped and rendered again when needed, so that long calls do not pile it up. */
+#define KEEP_TEXT_MAX (4u << 20)
 /* Entries are handed over in batches of this weight (one lock and at most one wake-up each). */
 #define BATCH (256u << 10)
 
@@ -39,6 +43,7 @@ struct view_out {
     int sleeping;             /* the worker waits for work: under mu */
     atomic_size_t pending;    /* bytes queued and not yet written */
     gw_buf wb;                /* the worker's output, written in large pieces */
+    atomic_size_t kept;       /* text held by jobs for later uses (KEEP_TEXT_MAX) */
     atomic_int producer_waiting;
     atomic_int err;
 };
@@ -79,6 +84,8 @@ void view_job_render(view_job *j)
 void view_job_unref(view_job *j)
 {
     if (j && atomic_fetch_sub(&j->refs, 1) == 1) {
+        if (j->kept_in)
+            atomic_fetch_sub(j->kept_in, j->kept);
         gw_buf_free(&j->text);
         j->free(j);
     }
@@ -110,6 +117,16 @@ static void write_entry(view_out *q, entry *e)
         } else {
             view_job_render(j);
             gw_buf_append(&q->wb, j->text.data, j->text.len);
+            if (!j->kept_in && atomic_load(&j->refs) > 1) { /* another use will follow */
+                if (atomic_load(&q->kept) + j->text.cap <= KEEP_TEXT_MAX) {
+                    j->kept = j->text.cap;
+                    atomic_fetch_add(&q->kept, j->kept);
+                    j->kept_in = &q->kept;
+                } else {
+                    gw_buf_free(&j->text);
+                    atomic_store(&j->state, 0); /* whoever needs it next renders it again */
+                }
+            }
         }
         view_job_unref(j);
     }
@@ -250,7 +267,7 @@ int view_out_job(view_out *q, view_job *j)
     atomic_fetch_add(&j->refs, 1);
     e->job = j;
     e->len = 0;
-    e->weight = atomic_load(&j->state) == 2 ? j->text.len : j->weight;
+    e->weight = j->weight;
     push(q, e);
     return 0;
 }

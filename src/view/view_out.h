@@ -12,7 +12,7 @@
 
 #include "common/gw_buf.h"
 
-#define VIEW_OUT_MAX (8u << 20)
+#define VIEW_OUT_MAX (12u << 20)
 
 /* A job is rendered once, by whichever thread claims it first, and may be written several times
  * (a message alone and again inside its call). Embed it first in the owner's struct. */
@@ -22,6 +22,8 @@ struct view_job {
     atomic_int state;       /* 0 new, 1 being rendered, 2 done */
     gw_buf text;            /* the rendering once state is 2 */
     size_t weight;          /* estimate of the rendering's size, counted against the bound */
+    size_t kept;            /* text bytes counted in the queue's kept budget (view_out.c) */
+    atomic_size_t *kept_in; /* that budget, once counted */
     void (*render)(view_job *j, gw_buf *out);
     void (*free)(view_job *j); /* frees the owner's struct (text is freed here) */
 };

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Peak memory is flat: every view's peak RSS on a 160 MiB capture stays within 8 MiB of its peak
-# on a 16 MiB capture from the same generator, and under 64 MiB. Captures come from bench/gencap
+# on a 16 MiB capture from the same generator (16 MiB for --json, whose output queue to the writer
+# thread holds up to 12 MiB plus 4 MiB of rendered text when the writer falls behind, which a short
+# run never does), and under 64 MiB. Captures come from bench/gencap
 # (deterministic), so the check is exact to repeat. Memory is measured in the plain build only:
 # under ASan the allocator's quarantine and shadow memory are what would be measured.
 set -uo pipefail
@@ -16,7 +18,8 @@ pass=0 fail=0
 rss() { /usr/bin/time -f %M -o "$tmp/t" "$GW_BIN" read "$@" >/dev/null 2>&1; tail -1 "$tmp/t"; }
 for view in "" --json --json=messages --frames --stats --conversations; do
   small=$(rss $view "$tmp/small.pcap"); big=$(rss $view "$tmp/big.pcap")
-  if [ "$big" -le $((small + 8192)) ] && [ "$big" -le 65536 ]; then
+  slack=8192; case $view in --json*) slack=16384 ;; esac
+  if [ "$big" -le $((small + slack)) ] && [ "$big" -le 65536 ]; then
     pass=$((pass + 1))
   else
     fail=$((fail + 1))
