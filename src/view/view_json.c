@@ -158,10 +158,13 @@ view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, 
     return &x->j;
 }
 
-void view_json_message_head(view *v, const grpc_call *c, int from_client)
+/* {"type":T,"conn":..,"client":..,"server":..,"stream":..,"method":.. - what calls and
+ * messages begin with. */
+static void record_head(gw_buf *b, const char *type, const grpc_call *c)
 {
-    gw_buf *b = &v->out;
-    VIEW_PUT(b, "{\"type\":\"message\",\"conn\":");
+    VIEW_PUT(b, "{\"type\":\"");
+    gw_buf_append(b, type, strlen(type));
+    VIEW_PUT(b, "\",\"conn\":");
     gw_buf_put_u64(b, c->conn_index);
     gw_buf_putc(b, ',');
     json_endpoints(b, c);
@@ -169,6 +172,12 @@ void view_json_message_head(view *v, const grpc_call *c, int from_client)
     gw_buf_put_u64(b, c->stream);
     VIEW_PUT(b, ",\"method\":");
     view_json_cstr(b, c->method);
+}
+
+void view_json_message_head(view *v, const grpc_call *c, int from_client)
+{
+    gw_buf *b = &v->out;
+    record_head(b, "message", c);
     if (from_client)
         VIEW_PUT(b, ",\"direction\":\"request\",");
     else
@@ -272,14 +281,7 @@ raw:
 void view_json_call(view *v, const grpc_call *c, view_job **jobs)
 {
     gw_buf *b = &v->out;
-    VIEW_PUT(b, "{\"type\":\"call\",\"conn\":");
-    gw_buf_put_u64(b, c->conn_index);
-    gw_buf_putc(b, ',');
-    json_endpoints(b, c);
-    VIEW_PUT(b, ",\"stream\":");
-    gw_buf_put_u64(b, c->stream);
-    VIEW_PUT(b, ",\"method\":");
-    view_json_cstr(b, c->method);
+    record_head(b, "call", c);
     char guess[256];
     double score;
     if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score)) {
