@@ -124,7 +124,8 @@ static void queue(conn *c, int from, const uint8_t *p, size_t n)
             exit(1);
         c->cap[from] = nc;
     }
-    memcpy(c->buf[from] + c->len[from], p, n);
+    if (n) /* p may be NULL for an empty payload */
+        memcpy(c->buf[from] + c->len[from], p, n);
     c->len[from] += n;
 }
 
