@@ -24,6 +24,7 @@
  *   (0 = no ratio cap). */
 #include "grpc/grpc_call.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,6 +37,9 @@
 #define CLOSED_RING 256     /* recently ended streams whose stray frames are ignored */
 #define MAX_MSG_RECORDS 65536
 #define SCRATCH_KEEP (1u << 20)
+#define MSGS_INLINE 2        /* message records held in the call (a unary call's two) */
+#define ARENA_INLINE 1024    /* a typical call's header strings fit */
+#define FREE_CALLS 32        /* ended calls kept per connection for reuse */
 
 enum { REQ = 0, RESP = 1 }; /* direction index: REQ is client -> server */
 
@@ -63,7 +67,22 @@ typedef struct call_st {
     size_t header_bytes;
     size_t retained;
     size_t msgs_cap;
+    grpc_msg msgs_inline[MSGS_INLINE]; /* c.msgs until a call has more */
+    /* The call's strings and header arrays: bump-allocated here, then in chunks; all freed with
+     * the call. Bounded by max_header_bytes plus the few values copied from them. */
+    struct chunk *chunks;
+    size_t arena_used;
+    _Alignas(max_align_t) char arena[ARENA_INLINE];
 } call_st;
+
+/* Zeroed for a new call: everything before the inline arena. */
+#define CALL_RESET_BYTES offsetof(call_st, arena)
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t cap, used;
+    _Alignas(max_align_t) char data[];
+} chunk;
 
 struct grpc_conn {
     grpc_opts o;
@@ -74,6 +93,9 @@ struct grpc_conn {
     unsigned nopen;
     uint32_t closed[CLOSED_RING];
     unsigned nclosed, closed_pos;
+    uint32_t max_sid;   /* highest stream a call was made for: newer ones cannot be closed */
+    call_st *free_calls; /* ended calls for reuse, linked by next */
+    unsigned nfree;
     int client_dir;
     unsigned nlinger;   /* calls reset and lingering (see on_rst) */
     gw_buf scratch; /* decompressed message, reused */
@@ -130,35 +152,101 @@ static const hpack_field *find_field(const h2_frame_rec *fr, const char *name)
     return NULL;
 }
 
-static char *field_dup(const hpack_field *f)
+/* The fields a call reads from a block, found in one pass; first occurrence wins. */
+enum { H_PATH, H_AUTHORITY, H_HOST, H_CT, H_ENC, H_TIMEOUT, H_METHOD, H_STATUS, H_N };
+
+static int name_eq(const hpack_field *f, const char *lit, size_t n)
 {
-    char *s = gw_malloc(f->value_len + 1);
-    if (!s)
+    /* HTTP/2 names are lowercase; the case-blind compare only runs for a near miss. */
+    return ((unsigned char)f->name[0] | 0x20) == (unsigned char)lit[0] &&
+           (memcmp(f->name, lit, n) == 0 || strncasecmp(f->name, lit, n) == 0);
+}
+
+static void classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
+{
+    memset(h, 0, H_N * sizeof *h);
+    for (size_t i = 0; i < fr->nfields; i++) {
+        const hpack_field *f = &fr->fields[i];
+        int id = -1;
+        if (f->unknown_name)
+            continue;
+        switch (f->name_len) {
+        case 4:
+            id = name_eq(f, "host", 4) ? H_HOST : -1;
+            break;
+        case 5:
+            id = name_eq(f, ":path", 5) ? H_PATH : -1;
+            break;
+        case 7:
+            id = name_eq(f, ":method", 7) ? H_METHOD : name_eq(f, ":status", 7) ? H_STATUS : -1;
+            break;
+        case 10:
+            id = name_eq(f, ":authority", 10) ? H_AUTHORITY : -1;
+            break;
+        case 12:
+            id = name_eq(f, "content-type", 12)   ? H_CT
+                 : name_eq(f, "grpc-timeout", 12) ? H_TIMEOUT
+                                                  : -1;
+            break;
+        case 13:
+            id = name_eq(f, "grpc-encoding", 13) ? H_ENC : -1;
+            break;
+        default:
+            break;
+        }
+        if (id >= 0 && !h[id])
+            h[id] = f;
+    }
+}
+
+/* n bytes from the call's arena, aligned for any type; NULL when out of memory. */
+static void *arena_alloc(call_st *cs, size_t n)
+{
+    const size_t al = _Alignof(max_align_t);
+    n = (n + al - 1) & ~(al - 1);
+    if (n <= ARENA_INLINE - cs->arena_used) {
+        void *p = cs->arena + cs->arena_used;
+        cs->arena_used += n;
+        return p;
+    }
+    chunk *k = cs->chunks;
+    if (!k || n > k->cap - k->used) {
+        size_t cap = k ? k->cap * 2 : ARENA_INLINE * 2;
+        if (cap < n)
+            cap = n;
+        k = gw_malloc(sizeof *k + cap);
+        if (!k)
+            return NULL;
+        k->next = cs->chunks;
+        k->cap = cap;
+        k->used = 0;
+        cs->chunks = k;
+    }
+    void *p = k->data + k->used;
+    k->used += n;
+    return p;
+}
+
+static char *arena_strdup(call_st *cs, const char *s, size_t n)
+{
+    char *d = arena_alloc(cs, n + 1);
+    if (!d)
         return NULL;
-    if (f->value_len)
-        memcpy(s, f->value, f->value_len);
-    s[f->value_len] = '\0';
-    return s;
+    if (n)
+        memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
 }
 
 /* First occurrence wins; the caller passes fields already known to be set. */
-static void set_str(char **dst, const hpack_field *f)
+static void set_str(call_st *cs, char **dst, const hpack_field *f)
 {
     if (*dst || !f || f->unknown_value)
         return;
-    *dst = field_dup(f);
+    *dst = arena_strdup(cs, f->value, f->value_len);
 }
 
-static void free_kv(grpc_kv *kv, size_t n)
-{
-    if (!kv)
-        return;
-    if (n)
-        gw_free(kv[0].name); /* one block holds every name and value of the array */
-    gw_free(kv);
-}
-
-/* Copy a header block within the call's max_header_bytes. One allocation for the strings. */
+/* Copy a header block within the call's max_header_bytes, into the call's arena. */
 static void copy_block(call_st *cs, const h2_frame_rec *fr, grpc_kv **out, size_t *nout)
 {
     size_t budget = cs->g->o.max_header_bytes - cs->header_bytes;
@@ -176,14 +264,12 @@ static void copy_block(call_st *cs, const h2_frame_rec *fr, grpc_kv **out, size_
     *nout = 0;
     if (n == 0)
         return;
-    grpc_kv *kv = gw_calloc(n, sizeof *kv);
-    char *blk = gw_malloc(total);
-    if (!kv || !blk) {
-        gw_free(kv);
-        gw_free(blk);
+    grpc_kv *kv = arena_alloc(cs, n * sizeof *kv + total);
+    if (!kv) {
         anomaly(cs, "out of memory");
         return;
     }
+    char *blk = (char *)(kv + n);
     char *p = blk;
     for (size_t i = 0; i < n; i++) {
         const hpack_field *f = &fr->fields[i];
@@ -219,42 +305,51 @@ static void block_anomalies(call_st *cs, const h2_frame_rec *fr)
 
 /* Content-Type -> kind (PROTOCOL-HTTP2.md "application/grpc" [("+proto" / "+json" / {custom})],
  * PROTOCOL-WEB.md for grpc-web). Parameters after ';' are ignored. */
-static void set_kind(call_st *cs, const char *ct)
+static const char *kind_of(const char *ct, size_t ctlen, int *web_text)
 {
-    cs->c.is_grpc = 0;
-    cs->c.kind = "http";
-    cs->web_text = 0;
+    *web_text = 0;
     if (!ct)
-        return;
-    size_t n = strcspn(ct, ";");
+        return NULL;
+    ctlen = strnlen(ct, ctlen); /* a NUL inside the value ends it, as for the stored copy */
+    const char *semi = memchr(ct, ';', ctlen);
+    size_t n = semi ? (size_t)(semi - ct) : ctlen;
     while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
     const char *pre = "application/grpc";
     size_t pl = strlen(pre);
     if (n < pl || strncasecmp(ct, pre, pl) != 0)
-        return;
+        return NULL;
     const char *rest = ct + pl;
     size_t rl = n - pl;
 #define REST_IS(s) (rl == strlen(s) && strncasecmp(rest, s, rl) == 0)
 #define REST_STARTS(s) (rl >= strlen(s) && strncasecmp(rest, s, strlen(s)) == 0)
     if (rl == 0)
-        cs->c.kind = "grpc";
-    else if (REST_IS("+proto"))
-        cs->c.kind = "grpc+proto";
-    else if (REST_IS("+json"))
-        cs->c.kind = "grpc+json";
-    else if (REST_IS("-web-text") || REST_STARTS("-web-text+")) {
-        cs->c.kind = "grpc-web-text";
-        cs->web_text = 1;
-    } else if (REST_IS("-web") || REST_STARTS("-web+"))
-        cs->c.kind = "grpc-web";
-    else if (rest[0] == '+')
-        cs->c.kind = "grpc"; /* a custom message format */
-    else
-        return;
+        return "grpc";
+    if (REST_IS("+proto"))
+        return "grpc+proto";
+    if (REST_IS("+json"))
+        return "grpc+json";
+    if (REST_IS("-web-text") || REST_STARTS("-web-text+")) {
+        *web_text = 1;
+        return "grpc-web-text";
+    }
+    if (REST_IS("-web") || REST_STARTS("-web+"))
+        return "grpc-web";
+    if (rest[0] == '+')
+        return "grpc"; /* a custom message format */
+    return NULL;
 #undef REST_IS
 #undef REST_STARTS
-    cs->c.is_grpc = 1;
+}
+
+/* NULL (or ct == NULL): not gRPC, kind "http". */
+static void set_kind(call_st *cs, const char *ct, size_t ctlen)
+{
+    int web_text;
+    const char *k = kind_of(ct, ctlen, &web_text);
+    cs->c.is_grpc = k != NULL;
+    cs->c.kind = k ? k : "http";
+    cs->web_text = (uint8_t)web_text;
 }
 
 static int parse_status(const char *s, size_t n)
@@ -283,13 +378,13 @@ static void take_trailer_field(call_st *cs, const char *name, size_t nlen, const
     } else if (IS("grpc-message")) {
         if (cs->c.grpc_message)
             return;
-        cs->c.grpc_message = gw_malloc(vlen + 1);
+        cs->c.grpc_message = arena_alloc(cs, vlen + 1);
         if (cs->c.grpc_message)
             grpc_message_unescape(v, vlen, cs->c.grpc_message);
     } else if (IS("grpc-status-details-bin")) {
         if (cs->c.status_details)
             return;
-        uint8_t *out = gw_malloc(vlen / 4 * 3 + 3 + vlen);
+        uint8_t *out = arena_alloc(cs, vlen / 4 * 3 + 3 + vlen);
         if (!out)
             return;
         ptrdiff_t dl;
@@ -302,7 +397,6 @@ static void take_trailer_field(call_st *cs, const char *name, size_t nlen, const
             dl = grpc_base64_decode(v, vlen, out);
         }
         if (dl < 0) {
-            gw_free(out);
             anomaly(cs, "malformed grpc-status-details-bin");
             return;
         }
@@ -340,6 +434,8 @@ static call_st *find_call(grpc_conn *g, uint32_t sid)
 
 static int recently_closed(const grpc_conn *g, uint32_t sid)
 {
+    if (sid > g->max_sid)
+        return 0; /* client streams only go up (RFC 9113 5.1.1): the common case, a new call */
     for (unsigned i = 0; i < g->nclosed; i++)
         if (g->closed[i] == sid)
             return 1;
@@ -368,28 +464,28 @@ static void unlink_call(grpc_conn *g, call_st *cs)
         g->nclosed++;
 }
 
-static void free_call(call_st *cs)
+/* Frees what the call owns; the call itself is kept for reuse, up to FREE_CALLS. */
+static void free_call(grpc_conn *g, call_st *cs)
 {
     grpc_call *c = &cs->c;
-    gw_free(c->method);
-    gw_free(c->authority);
-    gw_free(c->content_type);
-    gw_free(c->req_encoding);
-    gw_free(c->resp_encoding);
-    gw_free(c->timeout_raw);
-    gw_free(c->grpc_message);
-    gw_free(c->status_details);
-    free_kv(c->req_headers, c->n_req_headers);
-    if (c->trailers != c->resp_headers) /* Trailers-Only shares one array */
-        free_kv(c->trailers, c->n_trailers);
-    free_kv(c->resp_headers, c->n_resp_headers);
     for (size_t i = 0; i < c->n_msgs; i++)
         if (c->msgs[i].data && c->msgs[i].data_len)
             gw_free((void *)(uintptr_t)c->msgs[i].data);
-    gw_free(c->msgs);
+    if (c->msgs != cs->msgs_inline)
+        gw_free(c->msgs);
     grpc_deframer_free(&cs->df[REQ]);
     grpc_deframer_free(&cs->df[RESP]);
-    gw_free(cs);
+    for (chunk *k = cs->chunks, *next; k; k = next) {
+        next = k->next;
+        gw_free(k);
+    }
+    if (g && g->nfree < FREE_CALLS) {
+        cs->next = g->free_calls;
+        g->free_calls = cs;
+        g->nfree++;
+    } else {
+        gw_free(cs);
+    }
 }
 
 static void set_endpoints(grpc_conn *g, call_st *cs)
@@ -455,7 +551,7 @@ static void finish(grpc_conn *g, call_st *cs)
     unlink_call(g, cs);
     if (g->cb.on_call_end)
         g->cb.on_call_end(g->cb.u, &cs->c);
-    free_call(cs);
+    free_call(g, cs);
 }
 
 static call_st *call_new(grpc_conn *g, uint32_t sid, const h2_frame_rec *fr)
@@ -465,10 +561,19 @@ static call_st *call_new(grpc_conn *g, uint32_t sid, const h2_frame_rec *fr)
         g->head->lost = 1;
         finish(g, g->head);
     }
-    call_st *cs = gw_calloc(1, sizeof *cs);
-    if (!cs)
+    call_st *cs = g->free_calls;
+    if (cs) {
+        g->free_calls = cs->next;
+        g->nfree--;
+        memset(cs, 0, CALL_RESET_BYTES);
+    } else if (!(cs = gw_calloc(1, sizeof *cs))) {
         return NULL;
+    }
+    if (sid > g->max_sid)
+        g->max_sid = sid;
     cs->g = g;
+    cs->c.msgs = cs->msgs_inline;
+    cs->msgs_cap = MSGS_INLINE;
     cs->client_dir = -1;
     grpc_call *c = &cs->c;
     c->stream = sid;
@@ -579,12 +684,14 @@ static void retain(call_st *cs, const grpc_msg *m, uint8_t **own)
         return;
     }
     if (c->n_msgs == cs->msgs_cap) {
-        size_t ncap = cs->msgs_cap ? cs->msgs_cap * 2 : 8;
-        grpc_msg *nm = gw_realloc(c->msgs, ncap * sizeof *nm);
+        size_t ncap = cs->msgs_cap * 2;
+        grpc_msg *nm = gw_realloc(c->msgs == cs->msgs_inline ? NULL : c->msgs, ncap * sizeof *nm);
         if (!nm) {
             c->msgs_dropped = 1;
             return;
         }
+        if (c->msgs == cs->msgs_inline)
+            memcpy(nm, cs->msgs_inline, sizeof cs->msgs_inline);
         c->msgs = nm;
         cs->msgs_cap = ncap;
     }
@@ -745,7 +852,9 @@ static int sender_is_client(grpc_conn *g, const h2_frame_rec *fr)
 static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
 {
     grpc_call *c = &cs->c;
-    const hpack_field *method = find_field(fr, ":method");
+    const hpack_field *h[H_N];
+    classify(fr, h);
+    const hpack_field *method = h[H_METHOD];
     if (cs->req_hdrs) {
         /* A second request block: only trailers are legal, and gRPC sends none. */
         if (cs->ended[REQ])
@@ -765,29 +874,28 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
         }
         block_anomalies(cs, fr);
         copy_block(cs, fr, &c->req_headers, &c->n_req_headers);
-        set_str(&c->method, find_field(fr, ":path"));
+        set_str(cs, &c->method, h[H_PATH]);
         if (c->method && strstr(c->method, "/grpc.reflection.")) {
             cs->keep_all = 1;
             cs->df[REQ].discard = cs->df[RESP].discard = 0;
         }
-        const hpack_field *auth = find_field(fr, ":authority");
-        set_str(&c->authority, auth ? auth : find_field(fr, "host"));
-        set_str(&c->content_type, find_field(fr, "content-type"));
-        set_str(&c->req_encoding, find_field(fr, "grpc-encoding"));
-        const hpack_field *to = find_field(fr, "grpc-timeout");
+        set_str(cs, &c->authority, h[H_AUTHORITY] ? h[H_AUTHORITY] : h[H_HOST]);
+        set_str(cs, &c->content_type, h[H_CT]);
+        set_str(cs, &c->req_encoding, h[H_ENC]);
+        const hpack_field *to = h[H_TIMEOUT];
         if (to && !to->unknown_value) {
-            set_str(&c->timeout_raw, to);
+            set_str(cs, &c->timeout_raw, to);
             c->timeout_ns = grpc_timeout_parse(to->value, to->value_len);
             if (c->timeout_ns < 0)
                 anomaly(cs, "malformed grpc-timeout");
         }
-        const hpack_field *ctf = find_field(fr, "content-type");
+        const hpack_field *ctf = h[H_CT];
         if ((!ctf && fr->hpack_unknown) || (ctf && ctf->unknown_value)) {
             /* The content-type is among the fields the capture began too late to know: that is
              * not "another content type". Assume gRPC, as for calls seen mid-stream. */
             anomaly(cs, "content-type unknown (HPACK entry from before the capture)");
         } else {
-            set_kind(cs, c->content_type);
+            set_kind(cs, c->content_type, c->content_type ? strlen(c->content_type) : 0);
         }
         cs->req_hdrs = 1;
         c->t_start = fr->ts_ns;
@@ -818,7 +926,9 @@ static void unknown_or_missing_status(call_st *cs, const h2_frame_rec *fr)
 static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
 {
     grpc_call *c = &cs->c;
-    const hpack_field *st = find_field(fr, ":status");
+    const hpack_field *h[H_N];
+    classify(fr, h);
+    const hpack_field *st = h[H_STATUS];
     int status = st && !st->unknown_value ? parse_status(st->value, st->value_len) : -1;
     if (!cs->resp_hdrs && status >= 100 && status < 200 && !fr->block_end_stream)
         return; /* interim response (RFC 9113 8.1): the real headers follow */
@@ -833,26 +943,21 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
             anomaly(cs, "response HEADERS without :status");
         else if (status < 0)
             anomaly(cs, "malformed :status");
-        set_str(&c->resp_encoding, find_field(fr, "grpc-encoding"));
-        const hpack_field *ct = find_field(fr, "content-type");
+        set_str(cs, &c->resp_encoding, h[H_ENC]);
+        const hpack_field *ct = h[H_CT];
         int ct_unknown = !ct && fr->hpack_unknown; /* it may be among the unknown fields */
         if (ct_unknown) {
             /* Keep what the call is thought to be: the response does not say otherwise. */
         } else if (!cs->req_hdrs) {
             /* Mid-connection: the response says what the call is. */
-            char *s = ct ? field_dup(ct) : NULL;
-            set_kind(cs, s);
-            gw_free(s);
+            set_kind(cs, ct ? ct->value : NULL, ct ? ct->value_len : 0);
         } else if (c->is_grpc) {
-            call_st tmp;
-            memset(&tmp, 0, sizeof tmp);
-            char *s = ct ? field_dup(ct) : NULL;
-            set_kind(&tmp, s);
-            gw_free(s);
+            int web_text;
+            int resp_grpc = ct && kind_of(ct->value, ct->value_len, &web_text) != NULL;
             /* An error page from a proxy or a non-gRPC server: its body is not messages. */
-            if (!tmp.c.is_grpc || (status >= 0 && status != 200))
+            if (!resp_grpc || (status >= 0 && status != 200))
                 cs->raw_resp = 1;
-            if (!tmp.c.is_grpc && status == 200)
+            if (!resp_grpc && status == 200)
                 anomaly(cs, "response content-type is not gRPC");
         }
         if (fr->block_end_stream) {
@@ -1085,7 +1190,11 @@ void grpc_conn_del(grpc_conn *g)
     call_st *next;
     for (call_st *cs = g->head; cs; cs = next) {
         next = cs->next;
-        free_call(cs);
+        free_call(NULL, cs);
+    }
+    for (call_st *cs = g->free_calls; cs; cs = next) {
+        next = cs->next;
+        gw_free(cs);
     }
     gw_buf_free(&g->scratch);
     gw_free(g);
