@@ -3,7 +3,9 @@
  * the HTTP/2 preface and SETTINGS, then unary and streaming calls whose header blocks come from
  * nghttp2's HPACK encoder (dynamic-table use as a real stack does it), messages from tens of
  * bytes to a megabyte, some gzip-compressed, some failing with a status and message; segments
- * are cut at the MSS and acknowledged. Usage: gencap [-s SEED] [-n BYTES] -o FILE */
+ * are cut at the MSS and acknowledged. -p small writes the other shape: many small unary calls
+ * framed as grpc-go and grpcio frame them (see run_small).
+ * Usage: gencap [-s SEED] [-n BYTES] [-p default|small] -o FILE */
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,11 +45,13 @@ typedef struct conn {
     uint32_t next_stream;
     int open;
     int calls_left;
+    int tsopt; /* TCP timestamps option on every segment (32-byte TCP header), as Linux sends */
     uint8_t *buf[2];  /* pending bytes per direction, flushed as segments */
     size_t len[2], cap[2];
 } conn;
 
 static conn conns[NCONN];
+static int tsopt_all; /* connections get TCP timestamps (the small profile) */
 
 static uint16_t csum_fold(uint32_t s)
 {
@@ -61,7 +65,8 @@ static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16
 
 static void emit(conn *c, int from, uint8_t flags, const uint8_t *payload, size_t n)
 {
-    uint8_t pkt[14 + 40 + 20 + MSS];
+    uint8_t pkt[14 + 40 + 32 + MSS];
+    size_t th = c->tsopt ? 32 : 20;
     side *a = &c->s[from], *b = &c->s[!from];
     size_t l3 = c->v6 ? 40 : 20, off = 0;
     memcpy(pkt, b->mac, 6);
@@ -71,7 +76,7 @@ static void emit(conn *c, int from, uint8_t flags, const uint8_t *payload, size_
     if (c->v6) {
         memset(pkt + off, 0, 40);
         put32(pkt + off, 6u << 28);
-        put16(pkt + off + 4, (uint16_t)(20 + n));
+        put16(pkt + off + 4, (uint16_t)(th + n));
         pkt[off + 6] = 6;
         pkt[off + 7] = 64;
         memcpy(pkt + off + 8, a->ip, 16);
@@ -79,7 +84,7 @@ static void emit(conn *c, int from, uint8_t flags, const uint8_t *payload, size_
     } else {
         memset(pkt + off, 0, 20);
         pkt[off] = 0x45;
-        put16(pkt + off + 2, (uint16_t)(20 + 20 + n));
+        put16(pkt + off + 2, (uint16_t)(20 + th + n));
         put16(pkt + off + 4, (uint16_t)rnd());
         pkt[off + 6] = 0x40;
         pkt[off + 8] = 64;
@@ -98,13 +103,21 @@ static void emit(conn *c, int from, uint8_t flags, const uint8_t *payload, size_
     put16(t + 2, b->port);
     put32(t + 4, a->seq);
     put32(t + 8, (flags & 0x10) ? b->seq : 0);
-    t[12] = 5 << 4;
+    t[12] = (uint8_t)((th / 4) << 4);
     t[13] = flags;
     put16(t + 14, 65535);
+    if (c->tsopt) { /* NOP, NOP, timestamps: millisecond clocks offset per endpoint */
+        uint32_t ms = (uint32_t)(now_us / 1000);
+        t[20] = t[21] = 1;
+        t[22] = 8;
+        t[23] = 10;
+        put32(t + 24, ms + a->port * 7919u);
+        put32(t + 28, (flags & 0x10) ? ms + b->port * 7919u : 0);
+    }
     if (n) /* payload may be NULL for a bare segment */
-        memcpy(t + 20, payload, n);
+        memcpy(t + th, payload, n);
     a->seq += (uint32_t)n + ((flags & 0x03) ? 1 : 0);
-    size_t total = off + 20 + n;
+    size_t total = off + th + n;
     uint32_t rec[4] = {(uint32_t)(now_us / 1000000), (uint32_t)(now_us % 1000000), (uint32_t)total,
                        (uint32_t)total};
     fwrite(rec, 4, 4, out);
@@ -282,6 +295,7 @@ static void open_conn(conn *c, int idx)
 {
     static uint16_t next_port = 40000;
     memset(c, 0, sizeof *c);
+    c->tsopt = tsopt_all;
     c->v6 = idx % 4 == 3;
     for (int k = 0; k < 2; k++) {
         side *s = &c->s[k];
@@ -338,24 +352,538 @@ static void close_conn(conn *c)
     c->open = 0;
 }
 
+/* ---- The "small" profile (-p small): the shape of busy microservices, many small unary calls
+ * on a few long-lived connections, as grpc-go and grpcio write them (see bench/record.sh
+ * RECORD_LOAD=peers). Each side of a connection frames like grpc-go or like grpcio:
+ *   grpc-go: one write carries every request (HEADERS+DATA) the client has ready, and every
+ *     response (HEADERS, DATA, trailers HEADERS) the server has ready, so a segment often holds
+ *     several calls; a write may open with PING ACK, WINDOW_UPDATE[0] and a BDP PING.
+ *   grpcio: one call per write, a WINDOW_UPDATE for the stream and for the connection beside it.
+ * grpc-timeout differs per call (the dynamic table churns), a few calls fail Trailers-Only with a
+ * grpc-message, a few are gzip, some responses come a round later (streams interleave). */
+
+#define NSMALL 16
+#define SMALL_PENDING 64
+
+enum { FL_GO, FL_PY };
+
+typedef struct scall {
+    uint32_t stream;
+    uint8_t mi, gzip;
+} scall;
+
+/* The small profile's HPACK encoder. nghttp2's deflater never indexes :path, but grpc-go's (and
+ * grpcio's) do, so a busy connection sends :path as one indexed byte after its first use; this
+ * one indexes every field as golang.org/x/net/http2/hpack does (static exact match, dynamic
+ * exact match, else a literal with incremental indexing, name indexed when known, static name
+ * preferred), evicting the oldest entries past 4096 bytes. Strings are Huffman-coded when that
+ * is shorter, the same rule in both stacks: a never-indexed literal from a scratch nghttp2
+ * deflater gives us the coded string. */
+static const char *const hstatic[61][2] = {
+    {":authority", ""}, {":method", "GET"}, {":method", "POST"}, {":path", "/"},
+    {":path", "/index.html"}, {":scheme", "http"}, {":scheme", "https"}, {":status", "200"},
+    {":status", "204"}, {":status", "206"}, {":status", "304"}, {":status", "400"},
+    {":status", "404"}, {":status", "500"}, {"accept-charset", ""},
+    {"accept-encoding", "gzip, deflate"}, {"accept-language", ""}, {"accept-ranges", ""},
+    {"accept", ""}, {"access-control-allow-origin", ""}, {"age", ""}, {"allow", ""},
+    {"authorization", ""}, {"cache-control", ""}, {"content-disposition", ""},
+    {"content-encoding", ""}, {"content-language", ""}, {"content-length", ""},
+    {"content-location", ""}, {"content-range", ""}, {"content-type", ""}, {"cookie", ""},
+    {"date", ""}, {"etag", ""}, {"expect", ""}, {"expires", ""}, {"from", ""}, {"host", ""},
+    {"if-match", ""}, {"if-modified-since", ""}, {"if-none-match", ""}, {"if-range", ""},
+    {"if-unmodified-since", ""}, {"last-modified", ""}, {"link", ""}, {"location", ""},
+    {"max-forwards", ""}, {"proxy-authenticate", ""}, {"proxy-authorization", ""},
+    {"range", ""}, {"referer", ""}, {"refresh", ""}, {"retry-after", ""}, {"server", ""},
+    {"set-cookie", ""}, {"strict-transport-security", ""}, {"transfer-encoding", ""},
+    {"user-agent", ""}, {"vary", ""}, {"via", ""}, {"www-authenticate", ""},
+};
+
+#define HTAB_MAX 128 /* 4096 / 32: the most entries a 4096-byte table can hold */
+
+typedef struct hentry {
+    char name[32], value[96];
+} hentry;
+
+typedef struct htable {
+    hentry e[HTAB_MAX]; /* ring: e[(head + i) % HTAB_MAX] is index 62 + i (newest first) */
+    int head, n;
+    size_t size;
+} htable;
+
+static nghttp2_hd_deflater *huff;
+
+static size_t hint(uint8_t *p, uint8_t first, int bits, size_t v)
+{
+    size_t max = (1u << bits) - 1, o = 0;
+    if (v < max) {
+        p[o++] = (uint8_t)(first | v);
+        return o;
+    }
+    p[o++] = (uint8_t)(first | max);
+    v -= max;
+    while (v >= 128) {
+        p[o++] = (uint8_t)(0x80 | (v & 0x7f));
+        v >>= 7;
+    }
+    p[o++] = (uint8_t)v;
+    return o;
+}
+
+static size_t hstring(uint8_t *p, const char *s)
+{
+    uint8_t tmp[256];
+    nghttp2_nv nv = {(uint8_t *)"x", (uint8_t *)s, 1, strlen(s), NGHTTP2_NV_FLAG_NO_INDEX};
+    ssize_t n = nghttp2_hd_deflate_hd(huff, tmp, sizeof tmp, &nv, 1);
+    if (n < 4 || tmp[0] != 0x10 || tmp[1] != 0x01 || tmp[2] != 'x')
+        exit(1);
+    memcpy(p, tmp + 3, (size_t)n - 3);
+    return (size_t)n - 3;
+}
+
+static hentry *hget(htable *t, int i) { return &t->e[(t->head + i) % HTAB_MAX]; }
+
+static void hadd(htable *t, const char *name, const char *value)
+{
+    size_t sz = strlen(name) + strlen(value) + 32;
+    if (strlen(name) >= sizeof t->e[0].name || strlen(value) >= sizeof t->e[0].value)
+        exit(1); /* the entry would not match the peer's table: make the field shorter */
+    while (t->n && t->size + sz > 4096) {
+        hentry *old = hget(t, t->n - 1);
+        t->size -= strlen(old->name) + strlen(old->value) + 32;
+        t->n--;
+    }
+    t->head = (t->head + HTAB_MAX - 1) % HTAB_MAX;
+    hentry *e = hget(t, 0);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->value, sizeof e->value, "%s", value);
+    t->n++;
+    t->size += sz;
+}
+
+/* One header field; new_name: a literal name even when the table knows it (grpcio's
+ * grpc-timeout). */
+static size_t hfield(htable *t, uint8_t *p, const char *name, const char *value, int new_name)
+{
+    size_t sidx = 0, didx = 0;
+    for (int i = 0; i < 61; i++)
+        if (!strcmp(hstatic[i][0], name)) {
+            if (!strcmp(hstatic[i][1], value))
+                return hint(p, 0x80, 7, (size_t)i + 1);
+            if (!sidx)
+                sidx = (size_t)i + 1;
+        }
+    for (int i = 0; i < t->n; i++) {
+        hentry *e = hget(t, i);
+        if (!strcmp(e->name, name)) {
+            if (!strcmp(e->value, value))
+                return hint(p, 0x80, 7, 62 + (size_t)i);
+            if (!didx)
+                didx = 62 + (size_t)i;
+        }
+    }
+    size_t idx = new_name ? 0 : sidx ? sidx : didx, o;
+    if (idx)
+        o = hint(p, 0x40, 6, idx);
+    else {
+        p[0] = 0x40;
+        o = 1 + hstring(p + 1, name);
+    }
+    o += hstring(p + o, value);
+    hadd(t, name, value);
+    return o;
+}
+
+typedef struct sconn {
+    conn c;
+    int flavor[2];          /* per side: FL_GO or FL_PY */
+    int ping_out[2];        /* a BDP PING of this side awaits its ACK */
+    int ack_due[2];         /* this side owes the peer a PING ACK */
+    uint8_t ping_data[2][8];
+    uint32_t rx[2];         /* DATA bytes this side received since its last WINDOW_UPDATE */
+    scall pending[SMALL_PENDING];
+    int npending;
+    int authority;
+    htable hp[2]; /* each side's encoder table */
+} sconn;
+
+static sconn sconns[NSMALL];
+
+typedef struct smethod {
+    const char *path;
+    uint16_t weight, req_lo, req_hi, resp_lo, resp_hi;
+} smethod;
+
+static const smethod smethods[] = {
+    {"/helloworld.Greeter/SayHello", 420, 7, 12, 13, 18},
+    {"/grpc.health.v1.Health/Check", 90, 0, 0, 2, 2},
+    {"/auth.v1.Tokens/Validate", 100, 30, 90, 6, 20},
+    {"/users.v1.Profiles/GetProfile", 70, 10, 24, 40, 160},
+    {"/shop.catalog.v2.Catalog/GetProduct", 50, 8, 20, 60, 300},
+    {"/inventory.Stock/Reserve", 50, 16, 40, 6, 12},
+    {"/metrics.v1.Ingest/Record", 50, 40, 200, 0, 0},
+    {"/grpcwire.test.Lab/Unary", 30, 215, 240, 215, 240},
+    {"/sessions.Store/Touch", 100, 16, 32, 0, 4},
+    {"/featureflags.Flags/Evaluate", 40, 20, 60, 8, 30},
+};
+#define NSMETHODS (sizeof smethods / sizeof smethods[0])
+
+static const char *authorities[] = {"users.prod.svc.cluster.local:8443", "10.12.0.7:50051",
+                                    "catalog:50051", "auth-service:9000"};
+static const char *fail_msgs[] = {"no such record", "token expired", "permission denied: missing scope \"read\"",
+                                  "deadline exceeded while calling inventory", "quota exhausted, retry later",
+                                  "r%C3%A9sum%C3%A9 not found"};
+static const uint8_t fail_codes[] = {5, 16, 7, 4, 8, 5};
+
+static int pick_method(void)
+{
+    uint32_t total = 0, r;
+    for (size_t i = 0; i < NSMETHODS; i++)
+        total += smethods[i].weight;
+    r = rnd_below(total);
+    for (size_t i = 0; i < NSMETHODS; i++) {
+        if (r < smethods[i].weight)
+            return (int)i;
+        r -= smethods[i].weight;
+    }
+    return 0;
+}
+
+/* A protobuf-looking message of about want bytes: a name, an id, then a text blob. */
+static size_t make_small(uint8_t *m, size_t want)
+{
+    static const char *names[] = {"world", "alice", "bob", "sku-1042", "eu-west-1", "checkout"};
+    size_t o = 0;
+    if (want < 2)
+        return 0;
+    if (want < 9) {
+        while (o + 2 <= want) {
+            m[o] = (uint8_t)(0x08 + 8 * (o / 2));
+            o++;
+            m[o++] = (uint8_t)(1 + rnd_below(127));
+        }
+        return o;
+    }
+    const char *nm = names[rnd_below(6)];
+    size_t nl = strlen(nm);
+    if (nl + 4 > want)
+        nl = want - 4;
+    m[o++] = 0x0a;
+    m[o++] = (uint8_t)nl;
+    memcpy(m + o, nm, nl);
+    o += nl;
+    m[o++] = 0x10;
+    m[o++] = (uint8_t)(1 + rnd_below(127));
+    if (want > o + 3) {
+        size_t bl = want - o - 3;
+        m[o++] = 0x1a;
+        m[o++] = (uint8_t)(bl > 127 ? (bl & 0x7f) | 0x80 : bl);
+        if (bl > 127)
+            m[o++] = (uint8_t)(bl >> 7);
+        for (size_t i = 0; i < bl; i++)
+            m[o + i] = (uint8_t)("abcdefghij0123456789 "[(i * 7 + rnd_below(3)) % 21]);
+        o += bl;
+    }
+    return o;
+}
+
+static void small_message(sconn *sc, int from, uint32_t stream, int gzip, int end_stream, size_t want)
+{
+    uint8_t raw[2048], z[2048 + 64], framed[2048 + 64 + 5];
+    size_t n = make_small(raw, want > 2000 ? 2000 : want);
+    const uint8_t *body = raw;
+    if (gzip) {
+        z_stream zs;
+        memset(&zs, 0, sizeof zs);
+        deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
+        zs.next_in = raw;
+        zs.avail_in = (uInt)n;
+        zs.next_out = z;
+        zs.avail_out = sizeof z;
+        deflate(&zs, Z_FINISH);
+        n = zs.total_out;
+        deflateEnd(&zs);
+        body = z;
+    }
+    framed[0] = (uint8_t)gzip;
+    put32(framed + 1, (uint32_t)n);
+    memcpy(framed + 5, body, n);
+    frame(&sc->c, from, 0, (uint8_t)(end_stream ? 1 : 0), stream, framed, n + 5);
+    sc->rx[!from] += (uint32_t)(n + 5);
+}
+
+static void sheaders(sconn *sc, int from, uint32_t stream, int end_stream, const nghttp2_nv *nv, size_t nnv)
+{
+    uint8_t block[2048];
+    size_t n = 0;
+    for (size_t i = 0; i < nnv; i++)
+        n += hfield(&sc->hp[from], block + n, (const char *)nv[i].name, (const char *)nv[i].value,
+                    sc->flavor[from] == FL_PY && !strcmp((const char *)nv[i].name, "grpc-timeout"));
+    frame(&sc->c, from, 1, (uint8_t)(0x04 | (end_stream ? 1 : 0)), stream, block, n);
+}
+
+static void window_update(sconn *sc, int from, uint32_t stream, uint32_t inc)
+{
+    uint8_t w[4];
+    put32(w, inc ? inc : 1);
+    frame(&sc->c, from, 8, 0, stream, w, 4);
+}
+
+/* What a write opens with: the PING ACK owed, then (grpc-go) the connection WINDOW_UPDATE and
+ * a BDP PING as its estimator sends them when data arrived. */
+static void write_prefix(sconn *sc, int from)
+{
+    if (sc->ack_due[from]) {
+        frame(&sc->c, from, 6, 1, 0, sc->ping_data[!from], 8);
+        sc->ack_due[from] = 0;
+        sc->ping_out[!from] = 0;
+    }
+    int p = sc->flavor[from] == FL_GO ? 25 : 1;
+    if (!sc->ping_out[from] && sc->rx[from] && (int)rnd_below(100) < p) {
+        if (sc->flavor[from] == FL_GO) {
+            window_update(sc, from, 0, sc->rx[from]);
+            sc->rx[from] = 0;
+        }
+        uint64_t v = rnd();
+        for (int i = 0; i < 8; i++)
+            sc->ping_data[from][i] = (uint8_t)(v >> (8 * i));
+        frame(&sc->c, from, 6, 0, 0, sc->ping_data[from], 8);
+        sc->ping_out[from] = 1;
+        sc->ack_due[!from] = 1;
+    }
+}
+
+/* grpcio ends a write with a connection WINDOW_UPDATE for what it has read. */
+static void write_suffix(sconn *sc, int from)
+{
+    if (sc->flavor[from] == FL_PY && sc->rx[from] && rnd_below(10) < 8) {
+        window_update(sc, from, 0, sc->rx[from]);
+        sc->rx[from] = 0;
+    }
+}
+
+/* Send one write as segments; the peer sends a bare ACK only sometimes (delayed ACKs: most are
+ * carried by its next write). */
+static void small_flush(sconn *sc, int from)
+{
+    conn *c = &sc->c;
+    size_t off = 0;
+    int k = 0;
+    while (off < c->len[from]) {
+        size_t n = c->len[from] - off > MSS ? MSS : c->len[from] - off;
+        emit(c, from, 0x18, c->buf[from] + off, n);
+        off += n;
+        if (++k % 2 == 0 && off < c->len[from])
+            emit(c, !from, 0x10, NULL, 0);
+    }
+    c->len[from] = 0;
+    if (rnd_below(100) < 17)
+        emit(c, !from, 0x10, NULL, 0);
+}
+
+static void small_request(sconn *sc, scall *call)
+{
+    const smethod *m = &smethods[call->mi];
+    char timeout[16];
+    int go = sc->flavor[0] == FL_GO;
+    uint32_t r = rnd_below(100);
+    if (go)
+        snprintf(timeout, sizeof timeout, r < 85 ? "%uu" : "%um",
+                 r < 85 ? 100000 + rnd_below(9900000) : 100 + rnd_below(29900));
+    else
+        snprintf(timeout, sizeof timeout, "%um", 100 + rnd_below(9900));
+    const char *auth = authorities[sc->authority];
+    if (go) {
+        nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "http"), NV(":path", m->path),
+                           NV(":authority", auth), NV("content-type", "application/grpc"),
+                           NV("user-agent", "grpc-go/1.63.2"), NV("te", "trailers"),
+                           NV("grpc-timeout", timeout), NV("grpc-encoding", "gzip"),
+                           NV("grpc-accept-encoding", "gzip")};
+        size_t n = call->gzip ? 10 : 8;
+        if (r >= 97) { /* no deadline on this call */
+            memmove(&nv[7], &nv[8], sizeof nv[0] * 2);
+            n--;
+        }
+        sheaders(sc, 0, call->stream, 0, nv, n);
+    } else {
+        nghttp2_nv nv[] = {NV(":path", m->path), NV(":authority", auth), NV(":method", "POST"),
+                           NV(":scheme", "http"), NV("content-type", "application/grpc"),
+                           NV("te", "trailers"), NV("grpc-accept-encoding", "identity, deflate, gzip"),
+                           NV("grpc-timeout", timeout),
+                           NV("user-agent", "grpc-python/1.51.1 grpc-c/29.0.0 (linux; chttp2)"),
+                           NV("grpc-encoding", "gzip")};
+        sheaders(sc, 0, call->stream, 0, nv, call->gzip ? 10 : 9);
+        window_update(sc, 0, call->stream, 5 + rnd_below(60));
+    }
+    small_message(sc, 0, call->stream, call->gzip, 1,
+                  m->req_lo + rnd_below((uint32_t)(m->req_hi - m->req_lo + 1)));
+}
+
+static void small_response(sconn *sc, const scall *call)
+{
+    const smethod *m = &smethods[call->mi];
+    int go = sc->flavor[1] == FL_GO;
+    if (rnd_below(1000) < 30) { /* Trailers-Only failure, as both stacks send it */
+        int f = (int)rnd_below(sizeof fail_codes);
+        char code[8];
+        snprintf(code, sizeof code, "%u", fail_codes[f]);
+        nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
+                           NV("grpc-status", code), NV("grpc-message", fail_msgs[f])};
+        sheaders(sc, 1, call->stream, 1, nv, 4);
+        return;
+    }
+    if (go) {
+        nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
+                           NV("grpc-encoding", "gzip")};
+        sheaders(sc, 1, call->stream, 0, nv, call->gzip ? 3 : 2);
+    } else {
+        nghttp2_nv nv[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
+                           NV("grpc-accept-encoding", "identity, deflate, gzip"),
+                           NV("grpc-encoding", "gzip")};
+        sheaders(sc, 1, call->stream, 0, nv, call->gzip ? 4 : 3);
+    }
+    small_message(sc, 1, call->stream, call->gzip, 0,
+                  m->resp_lo + rnd_below((uint32_t)(m->resp_hi - m->resp_lo + 1)));
+    if (go) {
+        nghttp2_nv tr[] = {NV("grpc-status", "0"), NV("grpc-message", "")};
+        sheaders(sc, 1, call->stream, 1, tr, 2);
+    } else {
+        nghttp2_nv tr[] = {NV("grpc-status", "0")};
+        sheaders(sc, 1, call->stream, 1, tr, 1);
+    }
+}
+
+/* How many calls a client has ready at once: mostly one, often several. grpc-go writes them in
+ * one go; grpcio writes each on its own. */
+static int ready_calls(void)
+{
+    uint32_t r = rnd_below(100);
+    if (r < 40)
+        return 1;
+    if (r < 60)
+        return 2 + (int)rnd_below(2);
+    if (r < 85)
+        return 4 + (int)rnd_below(4);
+    return 8 + (int)rnd_below(9);
+}
+
+/* One round on a connection: the client writes the calls it has ready, the server answers those
+ * that are done (others stay pending a round or more), bare ACKs here and there. */
+static void small_round(sconn *sc)
+{
+    conn *c = &sc->c;
+    int k = ready_calls();
+    scall calls[16];
+    for (int i = 0; i < k; i++) {
+        calls[i].stream = c->next_stream;
+        c->next_stream += 2;
+        calls[i].mi = (uint8_t)pick_method();
+        calls[i].gzip = rnd_below(100) < 2;
+    }
+    for (int i = 0; i < k; i++) {
+        if (sc->flavor[0] == FL_PY || i == 0)
+            write_prefix(sc, 0);
+        small_request(sc, &calls[i]);
+        if (sc->flavor[0] == FL_PY || i == k - 1) {
+            write_suffix(sc, 0);
+            small_flush(sc, 0);
+        }
+    }
+    /* Ready now: every earlier pending call, and this round's calls but a few. */
+    scall ready[SMALL_PENDING + 16];
+    int nr = 0, np = 0;
+    for (int i = 0; i < sc->npending; i++)
+        ready[nr++] = sc->pending[i];
+    for (int i = 0; i < k; i++) {
+        if (np < SMALL_PENDING && rnd_below(100) < 12)
+            sc->pending[np++] = calls[i];
+        else
+            ready[nr++] = calls[i];
+    }
+    sc->npending = np;
+    for (int i = nr - 1; i > 0; i--) { /* the server finishes them in any order */
+        int j = (int)rnd_below((uint32_t)i + 1);
+        scall t = ready[i];
+        ready[i] = ready[j];
+        ready[j] = t;
+    }
+    int go = sc->flavor[1] == FL_GO;
+    int cut = go && nr > 1 && rnd_below(100) < 25 ? 1 + (int)rnd_below((uint32_t)nr - 1) : nr;
+    for (int i = 0; i < nr; i++) {
+        if (!go || i == 0 || i == cut)
+            write_prefix(sc, 1);
+        small_response(sc, &ready[i]);
+        if (!go || i == nr - 1 || i == cut - 1) {
+            write_suffix(sc, 1);
+            small_flush(sc, 1);
+        }
+    }
+}
+
+static void small_open(sconn *sc, int idx)
+{
+    open_conn(&sc->c, idx);
+    sc->c.calls_left = 3000 + (int)rnd_below(30000);
+    sc->flavor[0] = rnd_below(100) < 30 ? FL_PY : FL_GO;
+    sc->flavor[1] = rnd_below(100) < 15 ? FL_PY : FL_GO;
+    sc->ping_out[0] = sc->ping_out[1] = sc->ack_due[0] = sc->ack_due[1] = 0;
+    sc->rx[0] = sc->rx[1] = 0;
+    sc->npending = 0;
+    sc->authority = (int)rnd_below(4);
+    memset(sc->hp, 0, sizeof sc->hp);
+}
+
+static void small_close(sconn *sc)
+{
+    for (int i = 0; i < sc->npending; i++)
+        small_response(sc, &sc->pending[i]);
+    sc->npending = 0;
+    if (sc->c.len[1])
+        small_flush(sc, 1);
+    close_conn(&sc->c);
+}
+
+static void run_small(void)
+{
+    int idx = 0;
+    tsopt_all = 1;
+    nghttp2_hd_deflate_new(&huff, 4096);
+    for (int i = 0; i < NSMALL; i++)
+        small_open(&sconns[i], idx++ % 200);
+    while (written < target) {
+        sconn *sc = &sconns[rnd_below(NSMALL)];
+        int before = sc->c.next_stream;
+        small_round(sc);
+        sc->c.calls_left -= (int)(sc->c.next_stream - before) / 2;
+        if (sc->c.calls_left <= 0) {
+            small_close(sc);
+            small_open(sc, idx++ % 200);
+        }
+    }
+    for (int i = 0; i < NSMALL; i++)
+        if (sconns[i].c.open)
+            small_close(&sconns[i]);
+}
+
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *profile = "default";
     uint64_t seed = 1;
     int opt;
     target = 100ull << 20;
-    while ((opt = getopt(argc, argv, "s:n:o:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:n:o:p:")) != -1) {
         switch (opt) {
         case 's': seed = strtoull(optarg, NULL, 10); break;
         case 'n': target = strtoull(optarg, NULL, 10); break;
         case 'o': path = optarg; break;
+        case 'p': profile = optarg; break;
         default:
-            fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] -o FILE\n");
+            fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] [-p default|small] -o FILE\n");
             return 2;
         }
     }
-    if (!path) {
-        fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] -o FILE\n");
+    int small = !strcmp(profile, "small");
+    if (!path || (!small && strcmp(profile, "default"))) {
+        fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] [-p default|small] -o FILE\n");
         return 2;
     }
     rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -367,6 +895,12 @@ int main(int argc, char **argv)
     uint32_t hdr[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 262144, 1};
     fwrite(hdr, 4, 6, out);
     written = 24;
+    if (small) {
+        run_small();
+        if (out != stdout)
+            fclose(out);
+        return 0;
+    }
     int idx = 0;
     for (int i = 0; i < NCONN; i++)
         open_conn(&conns[i], idx++ % 200);

@@ -3,6 +3,9 @@
 # libpcap-only read, on a capture made by bench/gencap (deterministic: seed and size).
 #   BENCH_MB=512 (capture size), BENCH_TSHARK_MB=32 (tshark runs on a slice this big), BENCH_SEED=1
 # Prints MB/s, packets/s, calls/s and peak RSS; ratios against tshark use the same slice.
+# A second section does the same on the other shape, `gencap -p small`: many small unary calls
+# framed as grpc-go and grpcio frame them (about 250 bytes per call, 225 per packet, like
+# bench/record.sh RECORD_LOAD=peers). BENCH_SMALL_MB=256 (0 skips it), BENCH_SMALL_TSHARK_MB=16.
 set -euo pipefail
 build=${1:-build-release}
 cd "$(dirname "$0")/.."
@@ -69,8 +72,9 @@ fi
 measure "grpcwire read (call log), slice" "$slice" "$gw" read "$slice"
 measure "grpcwire read --json, slice" "$slice" "$gw" read --json "$slice"
 measure "grpcwire read -V, slice" "$slice" "$gw" read -V "$slice"
-echo
-python3 - "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}" <<'PY'
+# ratios CALLS JSON MESSAGES STATS LIBPCAP TSHARK: the MB/s ratios against tshark and libpcap
+ratios() {
+python3 - "$@" <<'PY'
 import sys
 calls, json, msgs, stats, libpcap, tshark = map(float, sys.argv[1:])
 if tshark:
@@ -78,3 +82,42 @@ if tshark:
           f"--json {json/tshark:.0f}x, --json=messages {msgs/tshark:.0f}x (goal 100x)")
 print(f"--stats vs libpcap's read: {stats/libpcap:.2f} (goal >= 0.5)")
 PY
+}
+echo
+ratios "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}"
+
+# The second shape: many small unary calls (gencap -p small), the same views and comparisons.
+smb=${BENCH_SMALL_MB:-256}; stmb=${BENCH_SMALL_TSHARK_MB:-16}
+[ "$smb" -gt 0 ] || exit 0
+cap=$dir/small-s$seed-$smb.pcap; slice=$dir/small-s$seed-$stmb.pcap
+[ -f "$cap" ] || "$build/gw-gencap" -p small -s "$seed" -n $((smb << 20)) -o "$cap"
+[ -f "$slice" ] || "$build/gw-gencap" -p small -s "$seed" -n $((stmb << 20)) -o "$slice"
+MBS=()
+shape() { local b; b=$(stat -c %s "$1"); echo "$(($b >> 20)) MiB, $pkts packets, $calls calls, $((b / pkts)) B/packet, $((b / calls)) B/call"; }
+echo
+echo "== small unary calls: gencap -p small (grpc-go/grpcio framing, tens to hundreds of bytes per message) =="
+read -r pkts calls < <(count "$cap")
+echo "capture: $cap ($(shape "$cap"))"
+echo
+measure "cat" "$cap" cat "$cap"
+mbs libpcap "libpcap read (tcpdump -r -w)" "$cap" tcpdump -r "$cap" -w /dev/null
+mbs calls "grpcwire read (call log)" "$cap" "$gw" read "$cap"
+mbs json "grpcwire read --json" "$cap" "$gw" read --json "$cap"
+mbs messages "grpcwire read --json=messages" "$cap" "$gw" read --json=messages "$cap"
+measure "grpcwire read --json, one thread" "$cap" "$gw" read --json --threads 1 "$cap"
+measure "grpcwire read --json=messages, 1 thr" "$cap" "$gw" read --json=messages --threads 1 "$cap"
+mbs stats "grpcwire read --stats" "$cap" "$gw" read --stats "$cap"
+measure "grpcwire read --frames" "$cap" "$gw" read --frames "$cap"
+echo
+read -r pkts calls < <(count "$slice")
+echo "small slice for tshark: $slice ($(shape "$slice"))"
+if command -v tshark >/dev/null; then
+  measure "tshark full dissection" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -V
+  mbs tshark "tshark -Y grpc -e grpc.message_length" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -Y grpc -T fields -e grpc.message_length
+fi
+measure "grpcwire read (call log), slice" "$slice" "$gw" read "$slice"
+measure "grpcwire read --json, slice" "$slice" "$gw" read --json "$slice"
+measure "grpcwire read -V, slice" "$slice" "$gw" read -V "$slice"
+echo
+echo "small calls:"
+ratios "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}"

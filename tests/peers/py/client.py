@@ -14,7 +14,7 @@ M_CSTREAM = "/grpcwire.test.Lab/ClientStream"
 M_BIDI = "/grpcwire.test.Lab/Bidi"
 M_MISSING = "/grpcwire.test.Lab/Missing"
 SCENARIOS = ["greeter", "unary", "server_stream", "client_stream", "bidi", "large", "gzip",
-             "error_details", "unimplemented", "deadline", "concurrent", "cancel"]
+             "error_details", "unimplemented", "deadline", "concurrent", "cancel", "load"]
 OK = grpc.StatusCode.OK
 failed = False
 
@@ -113,6 +113,9 @@ def run(ch, lab, sc):
             check(getattr(r, "seq", -1) == i, "concurrent seq")
     elif sc == "cancel":
         cancel(lab)
+    elif sc == "load":
+        sys.stderr.write("py client: load runs alone (client.py ADDR load)\n")
+        sys.exit(2)
     else:
         sys.stderr.write("py client: unknown scenario %r\n" % sc)
         sys.exit(2)
@@ -183,10 +186,79 @@ def cancel(lab):
     time.sleep(0.2)
 
 
+def load(addr):
+    """Benchmark traffic, not a check: LOAD_CONC threads over LOAD_CONNS channels (each its own
+    connection) loop unary calls for LOAD_SECONDS with a per-call deadline (grpc-timeout varies):
+    90% SayHello("world"), 8% Lab/Unary with the canonical record (a few gzip), 2% Lab/Unary
+    failing NOT_FOUND with a grpc-message."""
+    import os
+    import threading
+
+    def env(name, default):
+        try:
+            v = int(os.environ.get(name, ""))
+            return v if v > 0 else default
+        except ValueError:
+            return default
+
+    secs, conc, nconn = env("LOAD_SECONDS", 5), env("LOAD_CONC", 32), env("LOAD_CONNS", 4)
+    # A local subchannel pool per channel: grpcio would otherwise share one connection.
+    chans = [grpc.insecure_channel(addr, options=common.OPTIONS + [
+        ("grpc.use_local_subchannel_pool", 1), ("grpcwire.load_conn", i)]) for i in range(nconn)]
+    for ch in chans:
+        grpc.channel_ready_future(ch).result(timeout=10)
+    end = time.time() + secs
+    totals = [0, 0]
+    lock = threading.Lock()
+    C = lab_pb2.Control
+
+    def worker(g):
+        ch = chans[g % nconn]
+        greet, lab = helloworld_pb2_grpc.GreeterStub(ch), lab_pb2_grpc.LabStub(ch)
+        n = bad = 0
+        i = g
+        while time.time() < end:
+            t = 2 + (i * 37) % 3000 / 1000.0
+            k = (i * 7919) % 100
+            want = OK
+            try:
+                if k < 90:
+                    greet.SayHello(helloworld_pb2.HelloRequest(name="world"), timeout=t)
+                elif k < 98:
+                    gz = grpc.Compression.Gzip if k == 97 and i % 2 == 0 else None
+                    lab.Unary(req(i), timeout=t, compression=gz)
+                else:
+                    want = grpc.StatusCode.NOT_FOUND
+                    lab.Unary(req(i, C(fail_code=want.value[0], fail_message="no such record")),
+                              timeout=t)
+                code = OK
+            except grpc.RpcError as e:
+                code = e.code()
+            n += 1
+            bad += code != want
+            i += 1
+        with lock:
+            totals[0] += n
+            totals[1] += bad
+
+    ts = [threading.Thread(target=worker, args=(g,)) for g in range(conc)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for ch in chans:
+        ch.close()
+    print("load calls=%d unexpected=%d conns=%d conc=%d seconds=%d"
+          % (totals[0], totals[1], nconn, conc, secs), flush=True)
+    return 1 if totals[1] else 0
+
+
 def main():
     if len(sys.argv) < 3:
         sys.stderr.write("usage: client.py ADDR SCENARIO...\nscenarios: %s\n" % " ".join(SCENARIOS))
         return 2
+    if sys.argv[2:] == ["load"]:
+        return load(sys.argv[1])
     ch = grpc.insecure_channel(sys.argv[1], options=common.OPTIONS)
     try:
         grpc.channel_ready_future(ch).result(timeout=10)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -261,7 +262,80 @@ func cancelStream(c lab.LabClient) {
 }
 
 var scenarios = []string{"greeter", "unary", "server_stream", "client_stream", "bidi", "large",
-	"gzip", "error_details", "unimplemented", "deadline", "concurrent", "cancel", "reflection"}
+	"gzip", "error_details", "unimplemented", "deadline", "concurrent", "cancel", "reflection", "load"}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// load is benchmark traffic, not a check: LOAD_CONC goroutines spread over LOAD_CONNS
+// connections loop unary calls for LOAD_SECONDS, each with its own deadline (so grpc-timeout
+// varies per call, as in real services). Mix: 90% SayHello("world"), 8% Lab/Unary with the
+// canonical record, 1% of those gzip, 2% Lab/Unary failing NOT_FOUND with a grpc-message.
+func load(addr string) {
+	secs, conc, nconn := envInt("LOAD_SECONDS", 5), envInt("LOAD_CONC", 32), envInt("LOAD_CONNS", 4)
+	conns := make([]*grpc.ClientConn, nconn)
+	for i := range conns {
+		ctx, cancel := ctxT(10 * time.Second)
+		c, err := grpc.DialContext(ctx, addr, grpc.WithInsecure(), grpc.WithBlock())
+		cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go client: load dial %s: %v\n", addr, err)
+			os.Exit(1)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	calls, bad := 0, 0
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			conn := conns[g%nconn]
+			greet, lc := pb.NewGreeterClient(conn), lab.NewLabClient(conn)
+			n, nbad := 0, 0
+			for i := g; time.Now().Before(end); i++ {
+				ctx, cancel := ctxT(time.Duration(2000+(i*37)%3000) * time.Millisecond)
+				var err error
+				want := codes.OK
+				switch k := (i * 7919) % 100; {
+				case k < 90:
+					_, err = greet.SayHello(ctx, &pb.HelloRequest{Name: "world"})
+				case k < 98:
+					var opts []grpc.CallOption
+					if k == 97 && i%2 == 0 {
+						opts = append(opts, grpc.UseCompressor(gzip.Name))
+					}
+					_, err = lc.Unary(ctx, req(int32(i), nil), opts...)
+				default:
+					want = codes.NotFound
+					_, err = lc.Unary(ctx, req(int32(i), &lab.Control{FailCode: int32(codes.NotFound),
+						FailMessage: "no such record"}))
+				}
+				cancel()
+				n++
+				if status.Code(err) != want {
+					nbad++
+				}
+			}
+			mu.Lock()
+			calls += n
+			bad += nbad
+			mu.Unlock()
+		}(g)
+	}
+	wg.Wait()
+	fmt.Printf("load calls=%d unexpected=%d conns=%d conc=%d seconds=%d\n", calls, bad, nconn, conc, secs)
+	if bad > 0 {
+		failed = true
+	}
+}
 
 // reflectionInfo asks the server's reflection service for its services, then for the file that
 // defines grpcwire.test.Lab, as grpcurl does before a call.
@@ -311,6 +385,14 @@ func main() {
 	if flag.NArg() < 2 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	// load dials its own connections; it runs alone so the capture holds only its traffic.
+	if flag.NArg() == 2 && flag.Arg(1) == "load" {
+		load(flag.Arg(0))
+		if failed {
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, cancel := ctxT(10 * time.Second)
 	defer cancel()
@@ -362,6 +444,8 @@ func main() {
 			cancelStream(c)
 		case "reflection":
 			reflectionInfo(conn)
+		case "load":
+			load(flag.Arg(0))
 		default:
 			fmt.Fprintf(os.Stderr, "go client: unknown scenario %q\n", sc)
 			os.Exit(2)
