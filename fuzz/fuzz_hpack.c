@@ -1,6 +1,9 @@
 /* fuzz_hpack: arbitrary header blocks through one decoder, with settings changes and desyncs
  * in between. Input: a byte of options, then records: an op byte, and for blocks a length byte
- * and that many octets. Checks the table's invariants and touches every string handed out. */
+ * and that many octets. Checks the table's invariants and touches every string handed out, in
+ * the callback and again after the block (and after a settings change or desync that follows
+ * it): fields point into dynamic entries that later insertions may evict, and must stay valid
+ * until the next block. */
 #include <stdlib.h>
 #include <string.h>
 #include "gw_err.h"
@@ -9,13 +12,37 @@
 
 static volatile uint8_t sink;
 
+#define KEEP 256
+typedef struct kept {
+    const char *s;
+    size_t n;
+} kept;
+static kept keep[2 * KEEP];
+static size_t nkeep;
+
+static void touch_str(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sink ^= (uint8_t)s[i];
+    if (s[n] != 0) /* NUL-terminated, as hpack.c documents */
+        abort();
+}
+
+static void touch_kept(void)
+{
+    for (size_t i = 0; i < nkeep; i++)
+        touch_str(keep[i].s, keep[i].n);
+}
+
 static int touch(void *u, const hpack_field *f)
 {
     size_t *count = u;
-    for (size_t i = 0; i < f->name_len; i++)
-        sink ^= (uint8_t)f->name[i];
-    for (size_t i = 0; i < f->value_len; i++)
-        sink ^= (uint8_t)f->value[i];
+    touch_str(f->name, f->name_len);
+    touch_str(f->value, f->value_len);
+    if (nkeep + 2 <= 2 * KEEP) {
+        keep[nkeep++] = (kept){f->name, f->name_len};
+        keep[nkeep++] = (kept){f->value, f->value_len};
+    }
     if (f->rep < HPACK_INDEXED || f->rep > HPACK_NEVER_NEW_NAME)
         abort();
     if ((f->unknown_name && f->name_len) || (f->unknown_value && f->value_len))
@@ -49,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 {
     if (n < 1)
         return 0;
+    nkeep = 0; /* strings of an earlier input died with its decoder */
     hpack_opts o;
     hpack_opts_default(&o);
     uint8_t opt = p[0];
@@ -64,15 +92,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
         uint8_t op = p[i++];
         if (op == 0xfe) {
             hpack_decoder_desync(d);
+            touch_kept();
         } else if (op == 0xfd && i < n) {
             hpack_decoder_set_max_table_size(d, (size_t)p[i++] * 64);
+            touch_kept();
         } else {
             size_t len = op == 0xff ? n - i : op;
             if (len > n - i)
                 len = n - i;
             size_t count = 0;
             const char *why = NULL;
+            nkeep = 0;
             int rv = hpack_decode_block(d, p + i, len, touch, &count, &why);
+            touch_kept();
             if (rv != 0 && rv != GW_EPARSE && rv != GW_ECAP)
                 abort();
             if (rv != 0 && (!why || hpack_decoder_synced(d)))

@@ -35,6 +35,24 @@
 #define HPACK_TABLE_CAP ((size_t)16 << 20)
 #define SCRATCH_MIN 4096
 
+/* Huffman memo. Peers that do not index some fields re-send them Huffman coded in every block
+ * (h2load, on nghttp2, sends every request's :path as a literal without indexing, and a gRPC
+ * :path is constant per method), so each decoder remembers its last few short strings sent
+ * without indexing, by their wire octets. Decoding is a function of those octets (and of max_string, fixed per decoder), so a
+ * hit is exact. Only successful decodes are remembered. */
+#define MEMO_WIRE 48 /* longest remembered string, in wire octets */
+#define MEMO_SLOTS 4
+typedef struct memo_slot {
+    uint8_t wire_len; /* 0: empty */
+    uint8_t out_len;
+    uint8_t wire[MEMO_WIRE];
+    char out[MEMO_WIRE * 8 / 5];
+} memo_slot;
+typedef struct memo {
+    memo_slot s[MEMO_SLOTS];
+    unsigned next; /* replaced in turn */
+} memo;
+
 typedef struct chunk {
     struct chunk *next;
     size_t cap;
@@ -49,6 +67,7 @@ struct hpack_decoder {
     int older_unknown; /* entries from before the capture may sit past the known ones */
     chunk *chunks;     /* owned: scratch for the current block's strings */
     chunk *cur;
+    memo *memo;        /* owned; allocated with the first string it could hold */
 };
 
 const char *hpack_rep_name(int rep)
@@ -106,6 +125,7 @@ void hpack_decoder_del(hpack_decoder *d)
         return;
     hpack_dyn_free(&d->t);
     scratch_free(d);
+    gw_free(d->memo);
     gw_free(d);
 }
 
@@ -163,7 +183,7 @@ static void scratch_reset(hpack_decoder *d)
     d->cur = d->chunks;
 }
 
-static char *scratch_reserve(hpack_decoder *d, size_t n)
+static char *scratch_grow(hpack_decoder *d, size_t n)
 {
     chunk *last = NULL;
     for (chunk *c = d->cur; c; c = c->next) {
@@ -193,19 +213,17 @@ static char *scratch_reserve(hpack_decoder *d, size_t n)
     return c->data;
 }
 
-/* Commits n octets (plus a NUL already written) of the last reservation. */
-static void scratch_commit(hpack_decoder *d, size_t n) { d->cur->used += n + 1; }
-
-static const char *scratch_copy(hpack_decoder *d, const char *s, size_t n)
+/* After the first block the scratch is one chunk with room, so this rarely calls out. */
+static inline char *scratch_reserve(hpack_decoder *d, size_t n)
 {
-    char *p = scratch_reserve(d, n + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, s, n);
-    p[n] = 0;
-    scratch_commit(d, n);
-    return p;
+    chunk *c = d->cur;
+    if (c && c->cap - c->used >= n)
+        return c->data + c->used;
+    return scratch_grow(d, n);
 }
+
+/* Commits n octets (plus a NUL already written) of the last reservation. */
+static inline void scratch_commit(hpack_decoder *d, size_t n) { d->cur->used += n + 1; }
 
 /* RFC 7541 5.1: an N-bit prefix integer. Values over 2^32-1 and more than 5 continuation octets
  * (a shift past 28) are rejected, as nghttp2 does.
@@ -214,46 +232,77 @@ static const char *scratch_copy(hpack_decoder *d, const char *s, size_t n)
  *   | 1 |    Value-(2^N-1) LSB      |   7 bits each, least significant first
  *   | 0 |    Value-(2^N-1) MSB      |
  */
-static int read_int(gw_cur *c, unsigned nbits, uint32_t *out, const char **why)
+static int read_int_long(gw_cur *c, uint64_t v, uint32_t *out, const char **why)
 {
-    uint32_t mask = (1u << nbits) - 1;
-    uint8_t b = gw_cur_u8(c);
-    uint64_t v = b & mask;
-    if (!gw_cur_ok(c))
-        goto truncated;
-    if (v == mask) {
-        for (unsigned shift = 0;; shift += 7) {
-            b = gw_cur_u8(c);
-            if (!gw_cur_ok(c))
-                goto truncated;
-            if (shift > 28) {
-                *why = "integer overflow";
-                return GW_EPARSE;
-            }
-            v += (uint64_t)(b & 0x7f) << shift;
-            if (v > UINT32_MAX) {
-                *why = "integer overflow";
-                return GW_EPARSE;
-            }
-            if (!(b & 0x80))
-                break;
+    for (unsigned shift = 0;; shift += 7) {
+        uint8_t b = gw_cur_u8(c);
+        if (!gw_cur_ok(c)) {
+            *why = "truncated integer";
+            return GW_EPARSE;
         }
+        if (shift > 28) {
+            *why = "integer overflow";
+            return GW_EPARSE;
+        }
+        v += (uint64_t)(b & 0x7f) << shift;
+        if (v > UINT32_MAX) {
+            *why = "integer overflow";
+            return GW_EPARSE;
+        }
+        if (!(b & 0x80))
+            break;
     }
     *out = (uint32_t)v;
     return 0;
-truncated:
-    *why = "truncated integer";
-    return GW_EPARSE;
 }
 
-/* RFC 7541 5.2: a string literal into scratch.
+/* Most integers fit their prefix: one octet, inline. */
+static inline int read_int(gw_cur *c, unsigned nbits, uint32_t *out, const char **why)
+{
+    uint32_t mask = (1u << nbits) - 1;
+    if (c->err || c->p == c->end) {
+        c->err = 1;
+        *why = "truncated integer";
+        return GW_EPARSE;
+    }
+    uint32_t v = *c->p++ & mask;
+    if (v != mask) {
+        *out = v;
+        return 0;
+    }
+    return read_int_long(c, v, out, why);
+}
+
+static const memo_slot *memo_find(const memo *m, const uint8_t *src, size_t n)
+{
+    for (unsigned i = 0; i < MEMO_SLOTS; i++)
+        if (m->s[i].wire_len == n && memcmp(m->s[i].wire, src, n) == 0)
+            return &m->s[i];
+    return NULL;
+}
+
+static void memo_put(hpack_decoder *d, const uint8_t *src, size_t n, const char *out,
+                     size_t out_len)
+{
+    if (!d->memo && !(d->memo = gw_calloc(1, sizeof *d->memo)))
+        return; /* only a cache */
+    memo_slot *m = &d->memo->s[d->memo->next];
+    d->memo->next = (d->memo->next + 1) % MEMO_SLOTS;
+    m->wire_len = (uint8_t)n;
+    m->out_len = (uint8_t)out_len;
+    memcpy(m->wire, src, n);
+    memcpy(m->out, out, out_len);
+}
+
+/* RFC 7541 5.2: a string literal into scratch (NUL-terminated there). remember: the field is
+ * not indexed, so the same string is likely to come again as a literal.
  *   +---+---+---+---+---+---+---+---+
  *   | H |    String Length (7+)     |
  *   +---+---------------------------+
  *   |  String Data (Length octets)  |
  */
 static int read_str(hpack_decoder *d, gw_cur *c, const char **s, size_t *len, uint8_t *huff,
-                    uint32_t *wire, const char **why)
+                    uint32_t *wire, int remember, const char **why)
 {
     uint32_t n;
     int h = gw_cur_left(c) > 0 && (*c->p & 0x80);
@@ -271,53 +320,64 @@ static int read_str(hpack_decoder *d, gw_cur *c, const char **s, size_t *len, ui
     }
     *huff = (uint8_t)h;
     *wire = n;
-    if (!h) {
-        *s = scratch_copy(d, (const char *)src, n);
-        *len = n;
-    } else {
-        /* Codes are at least 5 bits: at most 8n/5 symbols. */
-        size_t cap = (size_t)n * 8 / 5;
+    /* Codes are at least 5 bits: at most 8n/5 symbols. */
+    size_t cap = n;
+    if (h) {
+        cap = (size_t)n * 8 / 5;
         if (cap > d->o.max_string)
             cap = d->o.max_string;
-        char *p = scratch_reserve(d, cap + 1);
-        if (!p) {
-            *why = "out of memory";
-            return GW_ENOMEM;
-        }
-        ptrdiff_t got = hpack_huff_decode_why(src, n, (uint8_t *)p, cap, why);
-        if (got < 0) {
-            if (got == GW_ECAP)
-                *why = "string over the limit";
-            return (int)got;
-        }
-        p[got] = 0;
-        scratch_commit(d, (size_t)got);
-        *s = p;
-        *len = (size_t)got;
     }
-    if (!*s) {
+    char *p = scratch_reserve(d, cap + 1);
+    if (!p) {
         *why = "out of memory";
         return GW_ENOMEM;
     }
+    size_t got = n;
+    const memo_slot *m;
+    if (!h) {
+        memcpy(p, src, n);
+    } else if (remember && n > 0 && n <= MEMO_WIRE && d->memo &&
+               (m = memo_find(d->memo, src, n)) != NULL) {
+        got = m->out_len;
+        memcpy(p, m->out, got);
+    } else {
+        ptrdiff_t r = hpack_huff_decode_why(src, n, (uint8_t *)p, cap, why);
+        if (r < 0) {
+            if (r == GW_ECAP)
+                *why = "string over the limit";
+            return (int)r;
+        }
+        got = (size_t)r;
+        if (remember && n > 0 && n <= MEMO_WIRE)
+            memo_put(d, src, n, p, got);
+    }
+    p[got] = 0;
+    scratch_commit(d, got);
+    *s = p;
+    *len = got;
     return 0;
 }
 
-/* Resolves an index (RFC 7541 2.3.3) into f's name (and value when want_value). */
-static int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack_field *f,
+/* Resolves an index (RFC 7541 2.3.3) into f's name (and value when want_value). Dynamic
+ * entries are not copied: a later insertion in this block may evict the entry, but the table
+ * retires evicted buffers until our next block (hpack_dyn_release), which the contract's
+ * "borrowed until the next call" allows. */
+static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack_field *f,
                   const char **why)
 {
+    if (index - 1 < 61) {
+        const hpack_static_entry *s = &hpack_static_table[index - 1];
+        f->name = s->name;
+        f->name_len = s->name_len;
+        if (want_value) {
+            f->value = s->value;
+            f->value_len = s->value_len;
+        }
+        return 0;
+    }
     if (index == 0) {
         *why = "index 0";
         return GW_EPARSE;
-    }
-    if (index <= 61) {
-        f->name = hpack_static_name(index);
-        f->name_len = strlen(f->name);
-        if (want_value) {
-            f->value = hpack_static_value(index);
-            f->value_len = strlen(f->value);
-        }
-        return 0;
     }
     const hpack_entry *e = hpack_dyn_get(&d->t, (size_t)index - 61);
     if (!e) {
@@ -333,21 +393,16 @@ static int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack_field 
         }
         return 0;
     }
-    /* Copied: a later insertion in this block may evict the entry. */
     if (e->name_unknown) {
         f->name = "";
         f->unknown_name = 1;
     } else {
-        f->name = scratch_copy(d, e->name, e->name_len);
+        f->name = e->name;
         f->name_len = e->name_len;
     }
     if (want_value) {
-        f->value = scratch_copy(d, e->value, e->value_len);
+        f->value = e->value;
         f->value_len = e->value_len;
-    }
-    if (!f->name || (want_value && !f->value)) {
-        *why = "out of memory";
-        return GW_ENOMEM;
     }
     return 0;
 }
@@ -359,11 +414,27 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
     int rv = 0, stopped = 0, fields = 0;
     size_t list = 0;
     gw_cur c = gw_cur_make(p, n);
+    if (d->t.retired)
+        hpack_dyn_release(&d->t); /* the previous block's fields are no longer borrowed */
     scratch_reset(d);
-    while (gw_cur_left(&c) > 0) {
+    /* c.err stays 0 inside the loop: every failed read leaves it. */
+    while (c.p < c.end) {
         uint8_t b = *c.p;
         uint32_t index;
-        if ((b & 0xe0) == 0x20) {
+        hpack_field f;
+        memset(&f, 0, sizeof f);
+        if (b & 0x80) {
+            /* 6.1 Indexed Header Field: 1 + 7-bit index. Most fields of a busy connection. */
+            f.rep = HPACK_INDEXED;
+            index = b & 0x7f;
+            if (index < 0x7f)
+                c.p++;
+            else if ((rv = read_int(&c, 7, &index, &w)) < 0)
+                goto out;
+            f.index = index;
+            if ((rv = lookup(d, index, 1, &f, &w)) < 0)
+                goto out;
+        } else if ((b & 0xe0) == 0x20) {
             /* 6.3 Dynamic Table Size Update: 001 + 5-bit max size, only before the first field
              * (RFC 7541 4.2). */
             if (fields) {
@@ -382,35 +453,25 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
             hpack_dyn_set_max(&d->t, index);
             check_resync(d, ev);
             continue;
-        }
-        fields++;
-        hpack_field f;
-        memset(&f, 0, sizeof f);
-        unsigned nbits;
-        if (b & 0x80) {
-            f.rep = HPACK_INDEXED; /* 6.1: 1 + 7-bit index */
-            nbits = 7;
-        } else if (b & 0x40) {
-            f.rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
-            nbits = 6;
-        } else if (b & 0x10) {
-            f.rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
-            nbits = 4;
         } else {
-            f.rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
-            nbits = 4;
-        }
-        if ((rv = read_int(&c, nbits, &index, &w)) < 0)
-            goto out;
-        if (f.rep == HPACK_INDEXED) {
-            f.index = index;
-            if ((rv = lookup(d, index, 1, &f, &w)) < 0)
+            unsigned nbits;
+            if (b & 0x40) {
+                f.rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
+                nbits = 6;
+            } else if (b & 0x10) {
+                f.rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
+                nbits = 4;
+            } else {
+                f.rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
+                nbits = 4;
+            }
+            if ((rv = read_int(&c, nbits, &index, &w)) < 0)
                 goto out;
-        } else {
+            int remember = f.rep != HPACK_INC_INDEXED_NAME;
             if (index == 0) {
                 f.rep++; /* the New Name variant follows each Indexed Name one in the enum */
                 if ((rv = read_str(d, &c, &f.name, &f.name_len, &f.name_huff, &f.name_wire,
-                                   &w)) < 0)
+                                   remember, &w)) < 0)
                     goto out;
             } else {
                 f.index = index;
@@ -418,9 +479,10 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
                     goto out;
             }
             if ((rv = read_str(d, &c, &f.value, &f.value_len, &f.value_huff, &f.value_wire,
-                               &w)) < 0)
+                               remember, &w)) < 0)
                 goto out;
         }
+        fields = 1;
         /* RFC 9113 6.5.2: name + value + 32 per field. */
         list += f.name_len + f.value_len + HPACK_ENTRY_OVERHEAD;
         if (list > d->o.max_header_list) {
@@ -439,8 +501,10 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
         }
         /* After the callback asks to stop we still decode, silently: later blocks need the
          * table this one builds. */
-        if (!stopped && cb && cb(u, &f) != 0)
+        if (cb && cb(u, &f) != 0) {
             stopped = 1;
+            cb = NULL;
+        }
     }
 out:
     if (rv < 0) {

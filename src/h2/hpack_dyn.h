@@ -1,7 +1,7 @@
 /* hpack_dyn: private to the HPACK decoder. The dynamic table (RFC 7541 2.3.2, 4) as a ring of
  * entries, newest last, with the RFC's size accounting (32 + name + value octets). An entry may
  * have an unknown name (inserted mid-capture from a reference to an entry older than the
- * capture): its size then counts the name as 0 octets, a lower bound. */
+ * capture): its size then counts the name as 0 octets, a lower bound. Also the static table. */
 #ifndef HPACK_DYN_H
 #define HPACK_DYN_H
 #include <stddef.h>
@@ -9,9 +9,17 @@
 
 #define HPACK_ENTRY_OVERHEAD 32 /* RFC 7541 4.1 */
 
+/* One entry's storage: name and value, each NUL-terminated. Evicted buffers are retired, not
+ * freed, so strings the decoder handed out stay valid until hpack_dyn_release. */
+typedef struct hpack_dyn_buf {
+    struct hpack_dyn_buf *next; /* on the retired list */
+    char data[];
+} hpack_dyn_buf;
+
 typedef struct hpack_entry {
-    char *name;  /* owned: name and value share one allocation, each NUL-terminated */
-    char *value; /* points into the same allocation */
+    char *name;  /* in buf */
+    char *value; /* in buf */
+    hpack_dyn_buf *buf; /* owned (by the table, then by its retired list) */
     uint32_t name_len;
     uint32_t value_len;
     uint8_t name_unknown;
@@ -26,21 +34,43 @@ typedef struct hpack_dyn {
     size_t max;           /* the maximum in force (RFC 7541 4.2) */
     size_t unknown_names; /* entries with name_unknown */
     uint64_t evictions;   /* entries dropped for room (RFC 7541 4.3, 4.4), ever */
+    hpack_dyn_buf *retired; /* owned: evicted since the last hpack_dyn_release */
+    size_t retired_bytes;   /* their entry sizes, for tests */
 } hpack_dyn;
 
 void hpack_dyn_init(hpack_dyn *t, size_t max);
+/* Frees the entries and the retired buffers. */
 void hpack_dyn_free(hpack_dyn *t);
-/* Drops every entry; the maximum stays. */
+/* Drops every entry (retiring their buffers); the maximum stays. */
 void hpack_dyn_clear(hpack_dyn *t);
+/* Frees the retired buffers: strings of evicted entries are invalid from here on. */
+void hpack_dyn_release(hpack_dyn *t);
 /* i = 1 is the newest entry (HPACK index 62); NULL when i is 0 or over count. */
-const hpack_entry *hpack_dyn_get(const hpack_dyn *t, size_t i);
+static inline const hpack_entry *hpack_dyn_get(const hpack_dyn *t, size_t i)
+{
+    if (i == 0 || i > t->count)
+        return NULL;
+    size_t k = t->first + t->count - i;
+    return &t->ring[k >= t->cap ? k - t->cap : k];
+}
 /* RFC 7541 4.3-4.4: evicts the oldest entries to make room, then adds the entry, or only
  * empties the table when the entry is larger than the maximum. name is ignored when
- * name_unknown. Returns 0 or GW_ENOMEM (the table then lost its oldest entries only). */
+ * name_unknown. name and value may point into an entry this insertion evicts (evicted buffers
+ * are retired, not freed). Returns 0 or GW_ENOMEM (the table then lost its oldest entries
+ * only). */
 int hpack_dyn_insert(hpack_dyn *t, const char *name, size_t name_len, const char *value,
                      size_t value_len, int name_unknown);
 /* RFC 7541 4.3: a new maximum, evicting down to it. */
 void hpack_dyn_set_max(hpack_dyn *t, size_t max);
+
+/* Static table (RFC 7541 Appendix A) with lengths, index 1..61 at [index - 1]. */
+typedef struct hpack_static_entry {
+    const char *name;
+    const char *value;
+    uint8_t name_len;
+    uint8_t value_len;
+} hpack_static_entry;
+extern const hpack_static_entry hpack_static_table[61];
 
 /* For tests and debugging views: the decoder's dynamic table, read only. */
 struct hpack_decoder;

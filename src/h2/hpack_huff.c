@@ -1,47 +1,108 @@
-/* hpack_huff: the HPACK Huffman code (RFC 7541 5.2, Appendix B). Decoding is table driven, one
- * nibble at a time through a 256-state machine generated from the RFC's table by
- * hpack_huff_gen.py; encoding packs codes into a 64-bit accumulator. */
+/* hpack_huff: the HPACK Huffman code (RFC 7541 5.2, Appendix B). Decoding is table driven, a
+ * byte at a time through a 256-state machine: the byte table is composed at first use from the
+ * nibble table that hpack_huff_gen.py generates from the RFC (so both agree by construction);
+ * encoding packs codes into a 64-bit accumulator. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
 #include "hpack.h"
 #include "hpack_huff.h"
 #include "hpack_huff_table.h"
 #include "gw_err.h"
+
+/* One byte step, packed in 32 bits: the next state, up to two symbols (codes are at least 5
+ * bits, so a byte completes at most two) as a pair in memory order, their count, and the nibble
+ * machine's flags after the low nibble. An EOS (HUFF_FAIL) can only complete in a byte that
+ * emitted nothing before it, as EOS is 30 bits long; so a failing step emits nothing. */
+#define B_NEXT(e) ((e) & 0xffu)
+#define B_PAIR(e) ((uint16_t)((e) >> 8))
+#define B_ACCEPT (1u << 24)
+#define B_FAIL (1u << 25)
+#define B_NSYM(e) ((e) >> 30)
+
+static uint32_t byte_step[256 * 256]; /* [state << 8 | byte], 256 KiB, written once */
+static pthread_once_t byte_once = PTHREAD_ONCE_INIT;
+static _Atomic int byte_ready; /* skips pthread_once's cost once the table is built */
+
+static void build_byte_steps(void)
+{
+    for (unsigned state = 0; state < 256; state++) {
+        for (unsigned byte = 0; byte < 256; byte++) {
+            const huff_step *hi = &huff_dec[state][byte >> 4];
+            const huff_step *lo = &huff_dec[hi->next][byte & 15];
+            uint32_t e = B_FAIL;
+            if (!(hi->flags & HUFF_FAIL) && !(lo->flags & HUFF_FAIL)) {
+                uint8_t sym[2] = {0, 0};
+                uint32_t nsym = 0;
+                uint16_t pair;
+                if (hi->flags & HUFF_SYM)
+                    sym[nsym++] = hi->sym;
+                if (lo->flags & HUFF_SYM)
+                    sym[nsym++] = lo->sym;
+                memcpy(&pair, sym, 2);
+                e = lo->next | (uint32_t)pair << 8 | nsym << 30 |
+                    ((lo->flags & HUFF_ACCEPT) ? B_ACCEPT : 0);
+            }
+            byte_step[state << 8 | byte] = e;
+        }
+    }
+    atomic_store_explicit(&byte_ready, 1, memory_order_release);
+}
 
 ptrdiff_t hpack_huff_decode_why(const uint8_t *p, size_t n, uint8_t *out, size_t outcap,
                                 const char **why)
 {
     const char *w = NULL;
     ptrdiff_t rv;
-    size_t o = 0;
+    size_t o = 0, i = 0;
     unsigned state = 0;
-    int accept = 1; /* an empty string is valid */
-    for (size_t i = 0; i < n; i++) {
-        for (int half = 0; half < 2; half++) {
-            unsigned nib = half ? (p[i] & 0x0fu) : (unsigned)(p[i] >> 4);
-            const huff_step *s = &huff_dec[state][nib];
-            if (s->flags & HUFF_FAIL) {
-                w = "Huffman string contains EOS";
-                rv = GW_EPARSE;
-                goto out;
-            }
-            if (s->flags & HUFF_SYM) {
-                if (o >= outcap) {
-                    w = "decoded string over the limit";
-                    rv = GW_ECAP;
-                    goto out;
-                }
-                out[o++] = s->sym;
-            }
-            state = s->next;
-            accept = (s->flags & HUFF_ACCEPT) != 0;
-        }
+    uint32_t e = B_ACCEPT; /* an empty string is valid */
+    if (!atomic_load_explicit(&byte_ready, memory_order_acquire))
+        pthread_once(&byte_once, build_byte_steps);
+    /* Before byte i at most 8i/5 symbols were written, so while 8i/5 + 2 <= outcap both octets
+     * of a step's pair fit without a check. Past the last symbol they may scribble within
+     * outcap. */
+    size_t fast = outcap >= 2 ? (outcap - 2) * 5 / 8 + 1 : 0;
+    if (fast > n)
+        fast = n;
+    for (; i < fast; i++) {
+        e = byte_step[state << 8 | p[i]];
+        if (e & B_FAIL)
+            goto eos;
+        uint16_t pair = B_PAIR(e);
+        memcpy(out + o, &pair, 2);
+        o += B_NSYM(e);
+        state = B_NEXT(e);
     }
-    if (!accept) {
+    for (; i < n; i++) {
+        e = byte_step[state << 8 | p[i]];
+        if (e & B_FAIL)
+            goto eos;
+        uint16_t pair = B_PAIR(e);
+        uint8_t sym[2];
+        memcpy(sym, &pair, 2);
+        for (unsigned k = 0; k < B_NSYM(e); k++) {
+            if (o >= outcap)
+                goto cap;
+            out[o++] = sym[k];
+        }
+        state = B_NEXT(e);
+    }
+    if (!(e & B_ACCEPT)) {
         /* The bits after the last symbol are not a prefix of EOS of at most 7 bits. */
         w = "bad Huffman padding";
         rv = GW_EPARSE;
         goto out;
     }
     rv = (ptrdiff_t)o;
+    goto out;
+eos:
+    w = "Huffman string contains EOS";
+    rv = GW_EPARSE;
+    goto out;
+cap:
+    w = "decoded string over the limit";
+    rv = GW_ECAP;
 out:
     if (why)
         *why = w;

@@ -5,78 +5,81 @@
 #include "gw_err.h"
 #include "gw_mem.h"
 
-static const char *const static_table[61][2] = {
-    {":authority", ""},
-    {":method", "GET"},
-    {":method", "POST"},
-    {":path", "/"},
-    {":path", "/index.html"},
-    {":scheme", "http"},
-    {":scheme", "https"},
-    {":status", "200"},
-    {":status", "204"},
-    {":status", "206"},
-    {":status", "304"},
-    {":status", "400"},
-    {":status", "404"},
-    {":status", "500"},
-    {"accept-charset", ""},
-    {"accept-encoding", "gzip, deflate"},
-    {"accept-language", ""},
-    {"accept-ranges", ""},
-    {"accept", ""},
-    {"access-control-allow-origin", ""},
-    {"age", ""},
-    {"allow", ""},
-    {"authorization", ""},
-    {"cache-control", ""},
-    {"content-disposition", ""},
-    {"content-encoding", ""},
-    {"content-language", ""},
-    {"content-length", ""},
-    {"content-location", ""},
-    {"content-range", ""},
-    {"content-type", ""},
-    {"cookie", ""},
-    {"date", ""},
-    {"etag", ""},
-    {"expect", ""},
-    {"expires", ""},
-    {"from", ""},
-    {"host", ""},
-    {"if-match", ""},
-    {"if-modified-since", ""},
-    {"if-none-match", ""},
-    {"if-range", ""},
-    {"if-unmodified-since", ""},
-    {"last-modified", ""},
-    {"link", ""},
-    {"location", ""},
-    {"max-forwards", ""},
-    {"proxy-authenticate", ""},
-    {"proxy-authorization", ""},
-    {"range", ""},
-    {"referer", ""},
-    {"refresh", ""},
-    {"retry-after", ""},
-    {"server", ""},
-    {"set-cookie", ""},
-    {"strict-transport-security", ""},
-    {"transfer-encoding", ""},
-    {"user-agent", ""},
-    {"vary", ""},
-    {"via", ""},
-    {"www-authenticate", ""},
+/* Lengths are sizeof - 1: the decoder never measures a static string. */
+#define S(n, v) {n, v, sizeof n - 1, sizeof v - 1}
+const hpack_static_entry hpack_static_table[61] = {
+    S(":authority", ""),
+    S(":method", "GET"),
+    S(":method", "POST"),
+    S(":path", "/"),
+    S(":path", "/index.html"),
+    S(":scheme", "http"),
+    S(":scheme", "https"),
+    S(":status", "200"),
+    S(":status", "204"),
+    S(":status", "206"),
+    S(":status", "304"),
+    S(":status", "400"),
+    S(":status", "404"),
+    S(":status", "500"),
+    S("accept-charset", ""),
+    S("accept-encoding", "gzip, deflate"),
+    S("accept-language", ""),
+    S("accept-ranges", ""),
+    S("accept", ""),
+    S("access-control-allow-origin", ""),
+    S("age", ""),
+    S("allow", ""),
+    S("authorization", ""),
+    S("cache-control", ""),
+    S("content-disposition", ""),
+    S("content-encoding", ""),
+    S("content-language", ""),
+    S("content-length", ""),
+    S("content-location", ""),
+    S("content-range", ""),
+    S("content-type", ""),
+    S("cookie", ""),
+    S("date", ""),
+    S("etag", ""),
+    S("expect", ""),
+    S("expires", ""),
+    S("from", ""),
+    S("host", ""),
+    S("if-match", ""),
+    S("if-modified-since", ""),
+    S("if-none-match", ""),
+    S("if-range", ""),
+    S("if-unmodified-since", ""),
+    S("last-modified", ""),
+    S("link", ""),
+    S("location", ""),
+    S("max-forwards", ""),
+    S("proxy-authenticate", ""),
+    S("proxy-authorization", ""),
+    S("range", ""),
+    S("referer", ""),
+    S("refresh", ""),
+    S("retry-after", ""),
+    S("server", ""),
+    S("set-cookie", ""),
+    S("strict-transport-security", ""),
+    S("transfer-encoding", ""),
+    S("user-agent", ""),
+    S("vary", ""),
+    S("via", ""),
+    S("www-authenticate", ""),
 };
+#undef S
 
 const char *hpack_static_name(uint32_t index)
 {
-    return index >= 1 && index <= 61 ? static_table[index - 1][0] : NULL;
+    return index >= 1 && index <= 61 ? hpack_static_table[index - 1].name : NULL;
 }
 
 const char *hpack_static_value(uint32_t index)
 {
-    return index >= 1 && index <= 61 ? static_table[index - 1][1] : NULL;
+    return index >= 1 && index <= 61 ? hpack_static_table[index - 1].value : NULL;
 }
 
 void hpack_dyn_init(hpack_dyn *t, size_t max)
@@ -90,16 +93,36 @@ static size_t entry_size(const hpack_entry *e)
     return HPACK_ENTRY_OVERHEAD + (size_t)e->name_len + e->value_len;
 }
 
+/* The decoder hands out pointers into entries, and a later insertion in the same block may
+ * evict them (or insert a name read from the entry it evicts), so the buffer is retired until
+ * the decoder's next block. Bound: between two releases we retire at most the table's content
+ * at the first one plus what was inserted since, i.e. one table maximum plus one block's
+ * header list (insertions count toward the header list cap). */
 static void evict_oldest(hpack_dyn *t)
 {
     hpack_entry *e = &t->ring[t->first];
-    t->size -= entry_size(e);
+    size_t sz = entry_size(e);
+    t->size -= sz;
     if (e->name_unknown)
         t->unknown_names--;
-    gw_free(e->name);
+    e->buf->next = t->retired;
+    t->retired = e->buf;
+    t->retired_bytes += sz;
     memset(e, 0, sizeof *e);
-    t->first = (t->first + 1) % t->cap;
+    t->first = t->first + 1 == t->cap ? 0 : t->first + 1;
     t->count--;
+}
+
+void hpack_dyn_release(hpack_dyn *t)
+{
+    hpack_dyn_buf *b = t->retired;
+    while (b) {
+        hpack_dyn_buf *next = b->next;
+        gw_free(b);
+        b = next;
+    }
+    t->retired = NULL;
+    t->retired_bytes = 0;
 }
 
 void hpack_dyn_clear(hpack_dyn *t)
@@ -113,16 +136,10 @@ void hpack_dyn_free(hpack_dyn *t)
 {
     if (t->ring)
         hpack_dyn_clear(t);
+    hpack_dyn_release(t);
     gw_free(t->ring);
     t->ring = NULL;
     t->cap = 0;
-}
-
-const hpack_entry *hpack_dyn_get(const hpack_dyn *t, size_t i)
-{
-    if (i == 0 || i > t->count)
-        return NULL;
-    return &t->ring[(t->first + t->count - i) % t->cap];
 }
 
 static void evict_to(hpack_dyn *t, size_t room)
@@ -170,18 +187,22 @@ int hpack_dyn_insert(hpack_dyn *t, const char *name, size_t name_len, const char
     evict_to(t, t->max - need);
     if (t->count == t->cap && grow(t) < 0)
         return GW_ENOMEM;
-    char *buf = gw_malloc(name_len + value_len + 2);
-    if (!buf)
+    hpack_dyn_buf *b = gw_malloc(sizeof *b + name_len + value_len + 2);
+    if (!b)
         return GW_ENOMEM;
+    b->next = NULL;
+    char *buf = b->data;
     if (name_len)
         memcpy(buf, name, name_len);
     buf[name_len] = 0;
     if (value_len)
         memcpy(buf + name_len + 1, value, value_len);
     buf[name_len + 1 + value_len] = 0;
-    hpack_entry *e = &t->ring[(t->first + t->count) % t->cap];
+    size_t k = t->first + t->count;
+    hpack_entry *e = &t->ring[k >= t->cap ? k - t->cap : k];
     e->name = buf;
     e->value = buf + name_len + 1;
+    e->buf = b;
     e->name_len = (uint32_t)name_len;
     e->value_len = (uint32_t)value_len;
     e->name_unknown = name_unknown ? 1 : 0;

@@ -6,6 +6,8 @@
 #include "gw_mem.h"
 #include "h2/hpack.h"
 #include "h2/hpack_dyn.h"
+#include "h2/hpack_huff.h"
+#include "h2/hpack_huff_table.h" /* the nibble machine, for the reference decoder below */
 
 #define MAXF 64
 
@@ -746,6 +748,342 @@ static void test_huffman(void)
     GW_CHECK_INT(hpack_huff_decode(ones7, 2, out, sizeof out), GW_EPARSE);
 }
 
+/* Zero-copy references: fields point into dynamic entries, and evicted entries are retired
+ * until the next block, so every string handed out in a block survives the block (and an
+ * error's desync), and an insertion may copy its name from the entry it evicts. */
+static void test_eviction_in_block(void)
+{
+    hpack_opts o;
+    hpack_opts_default(&o);
+    o.max_table_size = 40; /* room for one small entry (a:b is 34) */
+    hpack_decoder *d = hpack_decoder_new(&o, 1);
+    const char *why;
+    keep k;
+    /* Insert a:b, reference it, then insert with the indexed name 62 (a) a new value: the
+     * insertion evicts the very entry its name points into. Then reference the new entry. */
+    size_t n = gw_test_unhex("40 0161 0162 be 7e 0163 be", blk, sizeof blk);
+    memset(&k, 0, sizeof k);
+    GW_CHECK_INT(hpack_decode_block(d, blk, n, keepcb, &k, &why), 0);
+    GW_CHECK_INT(k.n, 4);
+    GW_CHECK_STR(k.name[0], "a");
+    GW_CHECK_STR(k.value[0], "b");
+    GW_CHECK_STR(k.name[1], "a"); /* from the entry evicted by the next field */
+    GW_CHECK_STR(k.value[1], "b");
+    GW_CHECK_STR(k.name[2], "a");
+    GW_CHECK_STR(k.value[2], "c");
+    GW_CHECK_STR(k.name[3], "a");
+    GW_CHECK_STR(k.value[3], "c");
+    const hpack_dyn *t = hpack_decoder_table(d);
+    GW_CHECK_INT(t->count, 1);
+    GW_CHECK_STR(hpack_dyn_get(t, 1)->name, "a");
+    GW_CHECK_STR(hpack_dyn_get(t, 1)->value, "c");
+    GW_CHECK_INT(t->retired_bytes, 34); /* a:b waits for the next block */
+    /* The next block releases it. */
+    n = gw_test_unhex("be", blk, sizeof blk);
+    memset(&k, 0, sizeof k);
+    GW_CHECK_INT(hpack_decode_block(d, blk, n, keepcb, &k, &why), 0);
+    GW_CHECK_INT(t->retired_bytes, 0);
+    GW_CHECK(t->retired == NULL);
+    GW_CHECK_STR(k.name[0], "a");
+    GW_CHECK_STR(k.value[0], "c");
+
+    /* A chain in one block: each insertion evicts the previous entry, whose strings were
+     * handed out; all of them stay readable until the block returns (keepcb keeps pointers). */
+    n = gw_test_unhex("40 0178 0131 be 7e 0132 be 7e 0133 be", blk, sizeof blk);
+    keep k2;
+    memset(&k2, 0, sizeof k2);
+    GW_CHECK_INT(hpack_decode_block(d, blk, n, keepcb, &k2, &why), 0);
+    GW_CHECK_INT(k2.n, 6);
+    GW_CHECK_STR(k2.name[0], "x");
+    GW_CHECK_STR(k2.value[0], "1");
+    GW_CHECK_STR(k2.name[1], "x");
+    GW_CHECK_STR(k2.value[1], "1");
+    GW_CHECK_STR(k2.name[2], "x");
+    GW_CHECK_STR(k2.value[2], "2");
+    GW_CHECK_STR(k2.name[3], "x");
+    GW_CHECK_STR(k2.value[3], "2");
+    GW_CHECK_INT(t->count, 1);
+    GW_CHECK_STR(hpack_dyn_get(t, 1)->value, "3");
+    GW_CHECK(t->retired_bytes <= o.max_table_size + o.max_header_list);
+
+    /* An error desyncs (clears) the table: fields delivered before it stay valid after the
+     * call returns, until the next call. */
+    n = gw_test_unhex("40 0179 0139 be ff", blk, sizeof blk); /* ff: truncated integer */
+    memset(&k, 0, sizeof k);
+    GW_CHECK_INT(hpack_decode_block(d, blk, n, keepcb, &k, &why), GW_EPARSE);
+    GW_CHECK_STR(why, "truncated integer");
+    GW_CHECK_INT(k.n, 2);
+    GW_CHECK_INT(t->count, 0);
+    GW_CHECK_STR(k.name[0], "y");
+    GW_CHECK_STR(k.value[0], "9");
+    GW_CHECK_STR(k.name[1], "y");
+    GW_CHECK_STR(k.value[1], "9");
+    /* So do they across a table size change between blocks (h2_conn reads its fields after
+     * the block, and SETTINGS may shrink the table before the next one). */
+    hpack_decoder_del(d);
+    d = hpack_decoder_new(&o, 1);
+    n = gw_test_unhex("40 017a 0138 be", blk, sizeof blk);
+    memset(&k, 0, sizeof k);
+    GW_CHECK_INT(hpack_decode_block(d, blk, n, keepcb, &k, &why), 0);
+    hpack_decoder_set_max_table_size(d, 0);
+    GW_CHECK_INT(hpack_decoder_table(d)->count, 0);
+    GW_CHECK_STR(k.name[1], "z");
+    GW_CHECK_STR(k.value[1], "8");
+    hpack_decoder_desync(d);
+    GW_CHECK_STR(k.value[0], "8");
+    hpack_decoder_del(d); /* frees the retired buffers too (ASan: no leak) */
+
+    /* An entry larger than the table empties it (RFC 7541 4.4); earlier references survive. */
+    d = hpack_decoder_new(&o, 1);
+    n = gw_test_unhex("40 0161 0162 be 7e 0a 30313233343536373839", blk, sizeof blk);
+    memset(&k, 0, sizeof k);
+    GW_CHECK_INT(hpack_decode_block(d, blk, n, keepcb, &k, &why), 0);
+    GW_CHECK_INT(k.n, 3);
+    GW_CHECK_STR(k.name[1], "a");
+    GW_CHECK_STR(k.value[1], "b");
+    GW_CHECK_STR(k.name[2], "a"); /* the name came from the entry the insertion dropped */
+    GW_CHECK_STR(k.value[2], "0123456789");
+    GW_CHECK_INT(hpack_decoder_table(d)->count, 0);
+    hpack_decoder_del(d);
+
+    /* Static references carry the table's lengths. */
+    d = hpack_decoder_new(NULL, 1);
+    int bad = 0;
+    for (uint8_t i = 1; i <= 61; i++) {
+        got g;
+        uint8_t b = (uint8_t)(0x80 | i);
+        memset(&g, 0, sizeof g);
+        if (hpack_decode_block(d, &b, 1, collect, &g, &why) != 0 || g.n != 1 ||
+            g.v[0].f.name_len != strlen(hpack_static_name(i)) ||
+            g.v[0].f.value_len != strlen(hpack_static_value(i)) ||
+            strcmp(g.v[0].name, hpack_static_name(i)) || strcmp(g.v[0].value, hpack_static_value(i)))
+            bad++;
+    }
+    GW_CHECK_INT(bad, 0);
+    hpack_decoder_del(d);
+}
+
+/* The nibble-at-a-time decoder the byte-at-a-time one replaced, kept as the reference. It
+ * also reports how many octets it wrote before failing. */
+static ptrdiff_t ref_huff_decode(const uint8_t *p, size_t n, uint8_t *out, size_t outcap,
+                                 const char **why, size_t *written)
+{
+    const char *w = NULL;
+    ptrdiff_t rv;
+    size_t o = 0;
+    unsigned state = 0;
+    int accept = 1;
+    for (size_t i = 0; i < n; i++) {
+        for (int half = 0; half < 2; half++) {
+            unsigned nib = half ? (p[i] & 0x0fu) : (unsigned)(p[i] >> 4);
+            const huff_step *s = &huff_dec[state][nib];
+            if (s->flags & HUFF_FAIL) {
+                w = "Huffman string contains EOS";
+                rv = GW_EPARSE;
+                goto out;
+            }
+            if (s->flags & HUFF_SYM) {
+                if (o >= outcap) {
+                    w = "decoded string over the limit";
+                    rv = GW_ECAP;
+                    goto out;
+                }
+                out[o++] = s->sym;
+            }
+            state = s->next;
+            accept = (s->flags & HUFF_ACCEPT) != 0;
+        }
+    }
+    if (!accept) {
+        w = "bad Huffman padding";
+        rv = GW_EPARSE;
+        goto out;
+    }
+    rv = (ptrdiff_t)o;
+out:
+    *why = w;
+    *written = o;
+    return rv;
+}
+
+static uint32_t rng_state;
+static uint32_t rng(void)
+{
+    rng_state = rng_state * 1103515245u + 12345u;
+    return rng_state >> 8;
+}
+
+/* One input against both decoders at several capacities; returns the number of mismatches. */
+static int huff_compare(const uint8_t *in, size_t n)
+{
+    enum { CANARY = 16 };
+    size_t caps[] = {0, 1, 2, 3, n / 2, n, n + 1, n * 8 / 5, n * 8 / 5 + 1, 128};
+    int bad = 0;
+    for (size_t ci = 0; ci < sizeof caps / sizeof caps[0]; ci++) {
+        size_t cap = caps[ci];
+        uint8_t a[160 + CANARY], b[160 + CANARY];
+        memset(a, 0xa5, sizeof a);
+        memset(b, 0xa5, sizeof b);
+        const char *wa = "unset", *wb = "unset";
+        size_t written;
+        ptrdiff_t ra = ref_huff_decode(in, n, a, cap, &wa, &written);
+        ptrdiff_t rb = hpack_huff_decode_why(in, n, b, cap, &wb);
+        int same = ra == rb && (wa == wb || (wa && wb && strcmp(wa, wb) == 0)) &&
+                   memcmp(a, b, written) == 0;
+        for (size_t k = cap; k < cap + CANARY; k++) /* nothing past the capacity */
+            if (b[k] != 0xa5)
+                same = 0;
+        if (ra >= 0 && hpack_huff_decode(in, n, b, cap) != ra)
+            same = 0;
+        if (!same) {
+            if (bad == 0) {
+                fprintf(stderr, "huffman mismatch n=%zu cap=%zu ref=%td/%s new=%td/%s:", n, cap,
+                        ra, wa ? wa : "-", rb, wb ? wb : "-");
+                for (size_t k = 0; k < n; k++)
+                    fprintf(stderr, " %02x", in[k]);
+                fprintf(stderr, "\n");
+            }
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* The byte-at-a-time Huffman decoder against the nibble reference: same return value, same
+ * reason, same octets, on valid and invalid strings of every length 0..64. */
+static void test_huffman_differential(void)
+{
+    int bad = 0, ok = 0, eos = 0, pad = 0, cap = 0;
+    for (uint32_t seed = 1; seed <= 60; seed++) {
+        rng_state = seed * 2654435761u;
+        for (size_t len = 0; len <= 64; len++) {
+            uint8_t in[80], text[80];
+            /* 1: uniform random octets (mostly bad padding or EOS). */
+            for (size_t k = 0; k < len; k++)
+                in[k] = (uint8_t)rng();
+            bad += huff_compare(in, len);
+            /* 2: octets biased to ones: long codes, EOS, padding of every length. */
+            for (size_t k = 0; k < len; k++)
+                in[k] = (uint8_t)(rng() % 4 ? 0xff : rng() | 0xe0);
+            bad += huff_compare(in, len);
+            /* 3: valid encodings of random text, then damaged: a flipped bit, a cut, or
+             * trailing ones. */
+            size_t tl = len * 5 / 8;
+            for (size_t k = 0; k < tl; k++)
+                text[k] = seed & 1 ? (uint8_t)rng()
+                                   : (uint8_t)"/helloworld.Greeter/SayHi-_09"[rng() % 29];
+            size_t el = hpack_huff_encoded_len(text, tl);
+            if (el > sizeof in)
+                continue;
+            hpack_huff_encode(text, tl, in);
+            bad += huff_compare(in, el);
+            uint8_t out[128];
+            const char *w;
+            size_t wr;
+            ptrdiff_t r = ref_huff_decode(in, el, out, sizeof out, &w, &wr);
+            ok += r == (ptrdiff_t)tl;
+            if (el > 0) {
+                uint8_t dam[80];
+                memcpy(dam, in, el);
+                dam[rng() % el] ^= (uint8_t)(1u << (rng() % 8));
+                bad += huff_compare(dam, el);
+                bad += huff_compare(in, el - 1 - rng() % el);
+                memcpy(dam, in, el);
+                size_t extra = 1 + rng() % 5;
+                if (el + extra <= sizeof dam) {
+                    memset(dam + el, 0xff, extra);
+                    bad += huff_compare(dam, el + extra);
+                    r = ref_huff_decode(dam, el + extra, out, sizeof out, &w, &wr);
+                    eos += r == GW_EPARSE && w && w[0] == 'H';
+                    pad += r == GW_EPARSE && w && w[0] == 'b';
+                }
+                r = ref_huff_decode(in, el, out, tl / 2, &w, &wr);
+                cap += r == GW_ECAP;
+            }
+        }
+    }
+    GW_CHECK_INT(bad, 0);
+    /* The generators reached every outcome. */
+    GW_CHECK(ok > 1000);
+    GW_CHECK(eos > 10);
+    GW_CHECK(pad > 10);
+    GW_CHECK(cap > 10);
+    /* Every two-octet string exhaustively, at two capacities. */
+    bad = 0;
+    for (unsigned v = 0; v < 65536; v++) {
+        uint8_t in[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+        uint8_t a[8], b[8];
+        const char *wa, *wb;
+        size_t written;
+        for (size_t c = 1; c <= 4; c += 3) {
+            ptrdiff_t ra = ref_huff_decode(in, 2, a, c, &wa, &written);
+            ptrdiff_t rb = hpack_huff_decode_why(in, 2, b, c, &wb);
+            if (ra != rb || (wa == NULL) != (wb == NULL) || (wa && strcmp(wa, wb)) ||
+                memcmp(a, b, written))
+                bad++;
+        }
+    }
+    GW_CHECK_INT(bad, 0);
+}
+
+/* The decoder remembers short Huffman strings of fields sent without indexing: repeats, more
+ * distinct strings than it remembers, lengths around its limit, and damaged strings (never
+ * remembered) must all decode exactly as the first time. */
+static void test_huffman_memo(void)
+{
+    static const char *texts[] = {
+        "/helloworld.Greeter/SayHello", "/helloworld.Greeter/SayHelloAgain",
+        "/grpc.health.v1.Health/Check", "/a", "/routeguide.RouteGuide/GetFeature",
+        "/x.Y/Z", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopq",
+        "0123456789012345678901234567890123456789012345678901234567890123456789012345",
+        "0123456789012345678901234567890123456789012345678901234567890123456789012345678",
+    };
+    int nt = (int)(sizeof texts / sizeof texts[0]);
+    hpack_decoder *d = hpack_decoder_new(NULL, 1);
+    int bad = 0;
+    srand(41);
+    for (int r = 0; r < 400; r++) {
+        int t = r < 2 * nt ? r % nt : rand() % nt;
+        size_t tl = strlen(texts[t]);
+        /* 0x04: without indexing, name :path; 0x14: never indexed; 0x00 + name: new name. */
+        size_t n = 0;
+        int kind = r % 3;
+        if (kind == 2) {
+            blk[n++] = 0x00;
+            blk[n++] = 0x01;
+            blk[n++] = 'p';
+        } else {
+            blk[n++] = kind ? 0x14 : 0x04;
+        }
+        size_t el = hpack_huff_encoded_len((const uint8_t *)texts[t], tl);
+        blk[n++] = (uint8_t)(0x80 | el); /* all under 127 octets */
+        n += hpack_huff_encode((const uint8_t *)texts[t], tl, blk + n);
+        got g;
+        const char *why;
+        memset(&g, 0, sizeof g);
+        if (hpack_decode_block(d, blk, n, collect, &g, &why) != 0 || g.n != 1 ||
+            g.v[0].value_len != tl || strcmp(g.v[0].value, texts[t]) != 0 ||
+            g.v[0].f.value_wire != el || !g.v[0].f.value_huff)
+            bad++;
+    }
+    GW_CHECK_INT(bad, 0);
+    GW_CHECK_INT(hpack_decoder_synced(d), 1);
+    hpack_decoder_del(d);
+    /* Damaged strings are never remembered: 48 zero bits are nine '0's (5 bits each) and
+     * three zero bits of padding; 40 are eight '0's exactly. */
+    d = hpack_decoder_new(NULL, 1);
+    for (int r = 0; r < 3; r++) {
+        got g;
+        const char *why;
+        GW_CHECK_INT(dec_hex(d, "04 86 000000000000", &g, &why), GW_EPARSE);
+        GW_CHECK_STR(why, "bad Huffman padding");
+        GW_CHECK_INT(dec_hex(d, "04 85 0000000000", &g, &why), 0);
+        GW_CHECK_INT(g.n, 1);
+        GW_CHECK_STR(g.v[0].value, "00000000");
+    }
+    hpack_decoder_del(d);
+}
+
 /* ---- names, settings ---- */
 
 static void test_names_and_settings(void)
@@ -853,6 +1191,9 @@ int main(void)
     test_prefixes();
     test_stop_and_lifetime();
     test_huffman();
+    test_eviction_in_block();
+    test_huffman_differential();
+    test_huffman_memo();
     test_names_and_settings();
     test_failmalloc();
     GW_TEST_END();
