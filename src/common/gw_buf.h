@@ -29,4 +29,27 @@ int gw_buf_put_i64(gw_buf *b, int64_t v);
 void gw_buf_consume(gw_buf *b, size_t n);
 static inline void gw_buf_reset(gw_buf *b) { b->len = 0; }
 
+/* ---- inline fast paths (per-record formatters: the call log, view_fmt) -------------------- */
+#include <string.h>
+/* gw_buf_append / gw_buf_putc with the common case, room already allocated, inline: same
+ * results and returns (the room test also checks the limit, as gw_buf_reserve would). */
+static inline int gw_buf_append_fast(gw_buf *b, const void *p, size_t n)
+{
+    if (n && n <= b->cap - b->len && n <= gw_buf_limit(b) - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
+    return gw_buf_append(b, p, n);
+}
+static inline int gw_buf_putc_fast(gw_buf *b, int c)
+{
+    if (b->len < b->cap && b->len < gw_buf_limit(b)) {
+        b->data[b->len++] = (uint8_t)c;
+        return 0;
+    }
+    return gw_buf_putc(b, c);
+}
+/* ---- end of inline fast paths ---------------------------------------------------------------- */
+
 #endif

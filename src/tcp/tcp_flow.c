@@ -493,19 +493,44 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     return nomem ? GW_ENOMEM : 0;
 }
 
+/* Decimal digits of v (< 100000) at o; returns how many. */
+static size_t put_dec(char *o, unsigned v)
+{
+    size_t k = v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
+    for (size_t i = k; i-- > 0; v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return k;
+}
+
+/* Written by hand rather than with inet_ntop and snprintf (the call log prints two per call);
+ * IPv6 keeps inet_ntop for its :: compression and embedded IPv4 forms. Truncates like snprintf. */
 const char *tcp_endpoint_str(const tcp_endpoint *e, char *buf, size_t n)
 {
-    char a[INET6_ADDRSTRLEN];
+    char tmp[INET6_ADDRSTRLEN + 16];
+    char *t = n >= sizeof tmp ? buf : tmp; /* room for the longest form: write in place */
+    size_t k = 0;
     if (!buf || !n)
         return "";
-    if (!e || (e->ipver != 4 && e->ipver != 6) ||
-        !inet_ntop(e->ipver == 4 ? AF_INET : AF_INET6, e->addr, a, sizeof a)) {
-        snprintf(buf, n, "?");
-        return buf;
+    if (e && e->ipver == 4) {
+        for (int i = 0; i < 4; i++) {
+            k += put_dec(t + k, e->addr[i]);
+            t[k++] = i < 3 ? '.' : ':';
+        }
+        k += put_dec(t + k, e->port);
+    } else if (e && e->ipver == 6 && inet_ntop(AF_INET6, e->addr, t + 1, INET6_ADDRSTRLEN)) {
+        t[0] = '[';
+        k = 1 + strlen(t + 1);
+        t[k++] = ']';
+        t[k++] = ':';
+        k += put_dec(t + k, e->port);
+    } else {
+        t[k++] = '?';
     }
-    if (e->ipver == 6)
-        snprintf(buf, n, "[%s]:%u", a, (unsigned)e->port);
-    else
-        snprintf(buf, n, "%s:%u", a, (unsigned)e->port);
+    if (t == tmp) {
+        if (k >= n)
+            k = n - 1;
+        memcpy(buf, t, k);
+    }
+    buf[k] = 0;
     return buf;
 }

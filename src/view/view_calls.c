@@ -31,19 +31,36 @@ static const grpc_msg *first_msg(const grpc_call *c, int from_client)
     return NULL;
 }
 
-static void short_msg(view *v, const grpc_call *c, const grpc_msg *m)
+/* The call log's line is built from many small pieces: appends inline when there is room. */
+#define PUT_LIT(b, lit) gw_buf_append_fast((b), "" lit, sizeof(lit) - 1)
+
+/* A C string, "(null)" for NULL as printf's %s would write. */
+static void put(gw_buf *b, const char *s)
+{
+    if (!s)
+        s = "(null)";
+    gw_buf_append_fast(b, s, strlen(s));
+}
+
+/* t: the message's schema type (looked up once per call by text_line), or NULL. */
+static void short_msg(view *v, const grpc_call *c, const grpc_msg *m, const pb_msgdef *t)
 {
     gw_buf *b = &v->out;
     if (!m) {
-        gw_buf_append(b, "-", 1);
+        gw_buf_append_fast(b, "-", 1);
     } else if (!m->data) {
-        gw_buf_printf(b, "<%" PRIu32 "B not kept>", m->length);
+        PUT_LIT(b, "<");
+        gw_buf_put_u64(b, m->length);
+        PUT_LIT(b, "B not kept>");
     } else if (!m->decoded) {
-        gw_buf_printf(b, "<%s %" PRIu32 "B>", m->encoding ? m->encoding : "?", m->length);
+        PUT_LIT(b, "<");
+        put(b, m->encoding ? m->encoding : "?");
+        PUT_LIT(b, " ");
+        gw_buf_put_u64(b, m->length);
+        PUT_LIT(b, "B>");
     } else if (c->kind && strcmp(c->kind, "grpc+json") == 0) {
         view_fmt_text(b, (const char *)m->data, m->data_len, SHORT_MAX);
     } else {
-        const pb_msgdef *t = view_schema_type(v->o.schemas, c->method, m->from_client);
         if (t)
             view_schema_short(b, v->o.schemas, t, m->data, m->data_len, SHORT_MAX);
         else
@@ -51,30 +68,45 @@ static void short_msg(view *v, const grpc_call *c, const grpc_msg *m)
     }
 }
 
-/* The status column: what a client would have seen. */
+/* The status column: what a client would have seen. No printf: it runs once per call. */
 static void status_col(view *v, const grpc_call *c)
 {
     gw_buf *b = &v->out;
     const view_colors *k = v->c;
     if (c->grpc_status >= 0) {
-        gw_buf_printf(b, "%s%s%s", c->grpc_status == 0 ? k->green : k->red,
-                      grpc_status_name(c->grpc_status), k->reset);
+        put(b, c->grpc_status == 0 ? k->green : k->red);
+        put(b, grpc_status_name(c->grpc_status));
+        put(b, k->reset);
     } else if (c->rst_code >= 0) {
-        gw_buf_printf(b, "%sRST_STREAM(%s)", k->red, h2_error_name((uint32_t)c->rst_code));
-        if (c->implied_status >= 0)
-            gw_buf_printf(b, "=%s", grpc_status_name(c->implied_status));
-        gw_buf_append(b, k->reset, strlen(k->reset));
+        put(b, k->red);
+        PUT_LIT(b, "RST_STREAM(");
+        put(b, h2_error_name((uint32_t)c->rst_code));
+        PUT_LIT(b, ")");
+        if (c->implied_status >= 0) {
+            PUT_LIT(b, "=");
+            put(b, grpc_status_name(c->implied_status));
+        }
+        put(b, k->reset);
     } else if (c->http_status >= 0 && c->http_status != 200) {
-        gw_buf_printf(b, "%sHTTP %d", k->red, c->http_status);
-        if (c->is_grpc && c->implied_status >= 0)
-            gw_buf_printf(b, "=%s", grpc_status_name(c->implied_status));
-        gw_buf_append(b, k->reset, strlen(k->reset));
+        put(b, k->red);
+        PUT_LIT(b, "HTTP ");
+        gw_buf_put_i64(b, c->http_status);
+        if (c->is_grpc && c->implied_status >= 0) {
+            PUT_LIT(b, "=");
+            put(b, grpc_status_name(c->implied_status));
+        }
+        put(b, k->reset);
     } else if (!c->is_grpc && c->http_status >= 0) {
-        gw_buf_printf(b, "HTTP %d", c->http_status);
+        PUT_LIT(b, "HTTP ");
+        gw_buf_put_i64(b, c->http_status);
     } else if (c->implied_status >= 0) {
-        gw_buf_printf(b, "%s%s%s", k->red, grpc_status_name(c->implied_status), k->reset);
+        put(b, k->red);
+        put(b, grpc_status_name(c->implied_status));
+        put(b, k->reset);
     } else {
-        gw_buf_printf(b, "%s-%s", k->yellow, k->reset);
+        put(b, k->yellow);
+        PUT_LIT(b, "-");
+        put(b, k->reset);
     }
 }
 
@@ -83,47 +115,70 @@ static void text_line(view *v, const grpc_call *c)
     gw_buf *b = &v->out;
     const view_colors *k = v->c;
     view_fmt_clock(b, c->t_start);
-    gw_buf_putc(b, ' ');
+    gw_buf_putc_fast(b, ' ');
     view_fmt_endpoint(b, &c->client);
-    gw_buf_append(b, " \xe2\x86\x92 ", 5); /* → */
+    gw_buf_append_fast(b, " \xe2\x86\x92 ", 5); /* → */
     view_fmt_endpoint(b, &c->server);
-    gw_buf_printf(b, " %s", k->bold);
+    PUT_LIT(b, " ");
+    put(b, k->bold);
     char guess[256];
     double score;
     if (c->method)
         view_fmt_text(b, c->method, strlen(c->method), 200);
     else if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score))
         gw_buf_printf(b, "?%s (guess, score %.2f)", guess, score);
-    else
-        gw_buf_printf(b, "?stream=%" PRIu32, c->stream);
-    gw_buf_printf(b, "%s ", k->reset);
-    if (!c->is_grpc && c->method)
-        gw_buf_printf(b, "[%s] ", c->content_type ? c->content_type : "no content-type");
+    else {
+        PUT_LIT(b, "?stream=");
+        gw_buf_put_u64(b, c->stream);
+    }
+    put(b, k->reset);
+    PUT_LIT(b, " ");
+    if (!c->is_grpc && c->method) {
+        PUT_LIT(b, "[");
+        put(b, c->content_type ? c->content_type : "no content-type");
+        PUT_LIT(b, "] ");
+    }
     status_col(v, c);
-    gw_buf_putc(b, ' ');
+    gw_buf_putc_fast(b, ' ');
     view_fmt_duration(b, c->t_end - c->t_start);
     if (c->timeout_ns >= 0) { /* the deadline beside what it took */
-        gw_buf_append(b, "/", 1);
+        gw_buf_append_fast(b, "/", 1);
         view_fmt_duration(b, c->timeout_ns);
     }
-    gw_buf_printf(b, " req %" PRIu32 "/", c->n_req);
+    PUT_LIT(b, " req ");
+    gw_buf_put_u64(b, c->n_req);
+    PUT_LIT(b, "/");
     view_fmt_bytes(b, c->req_bytes);
-    gw_buf_printf(b, " resp %" PRIu32 "/", c->n_resp);
+    PUT_LIT(b, " resp ");
+    gw_buf_put_u64(b, c->n_resp);
+    PUT_LIT(b, "/");
     view_fmt_bytes(b, c->resp_bytes);
-    gw_buf_putc(b, ' ');
-    short_msg(v, c, first_msg(c, 1));
-    gw_buf_append(b, " \xe2\x86\x92 ", 5);
-    short_msg(v, c, first_msg(c, 0));
+    gw_buf_putc_fast(b, ' ');
+    /* One method lookup for both previews (view_schema_type would look it up twice). */
+    const pb_methoddef *md = pb_schemas_find_method(v->o.schemas, c->method);
+    short_msg(v, c, first_msg(c, 1), md ? md->in : NULL);
+    gw_buf_append_fast(b, " \xe2\x86\x92 ", 5);
+    short_msg(v, c, first_msg(c, 0), md ? md->out : NULL);
     if (c->grpc_message && *c->grpc_message) {
-        gw_buf_append(b, " \"", 2);
+        gw_buf_append_fast(b, " \"", 2);
         view_fmt_text(b, c->grpc_message, strlen(c->grpc_message), 120);
-        gw_buf_putc(b, '"');
+        gw_buf_putc_fast(b, '"');
     }
-    if (!c->complete)
-        gw_buf_printf(b, " %s[incomplete]%s", k->yellow, k->reset);
-    for (size_t i = 0; i < c->n_anomalies; i++)
-        gw_buf_printf(b, " %s[%s]%s", k->magenta, c->anomalies[i], k->reset);
-    gw_buf_putc(b, '\n');
+    if (!c->complete) {
+        PUT_LIT(b, " ");
+        put(b, k->yellow);
+        PUT_LIT(b, "[incomplete]");
+        put(b, k->reset);
+    }
+    for (size_t i = 0; i < c->n_anomalies; i++) {
+        PUT_LIT(b, " ");
+        put(b, k->magenta);
+        PUT_LIT(b, "[");
+        put(b, c->anomalies[i]);
+        PUT_LIT(b, "]");
+        put(b, k->reset);
+    }
+    gw_buf_putc_fast(b, '\n');
 }
 
 /* A call's message jobs by record index (--json): made as messages complete in

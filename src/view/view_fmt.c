@@ -93,58 +93,182 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
 
 void view_fmt_clock(gw_buf *b, int64_t ts_ns)
 {
-    struct tm tm;
-    long ns;
-    split_ts(ts_ns, &tm, &ns);
-    gw_buf_printf(b, "%02d:%02d:%02d.%06ld", tm.tm_hour, tm.tm_min, tm.tm_sec, ns / 1000);
+    /* The time of day alone: floor division gives what gmtime_r would, without calling it. */
+    int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        sec--;
+    }
+    int64_t sod = sec % 86400;
+    if (sod < 0)
+        sod += 86400;
+    char t[15], *o = t;
+    o = two(o, (unsigned)(sod / 3600), ':');
+    o = two(o, (unsigned)(sod / 60 % 60), ':');
+    o = two(o, (unsigned)(sod % 60), '.');
+    unsigned us = (unsigned)(ns / 1000);
+    for (int i = 5; i >= 0; i--, us /= 10)
+        o[i] = (char)('0' + us % 10);
+    gw_buf_append_fast(b, t, sizeof t);
+}
+
+/* Where the double d = n / div lies against the decimal tie (2 * q + 1) * scale / (2 * div),
+ * exactly: 1 above, -1 below, 0 on it. d is positive and below 2^53, so d = m * 2^e with e < 0
+ * and both sides are integers under 2^120. Returns 2 when it cannot tell (no 128-bit type). */
+static int vs_tie(double d, uint64_t q, uint64_t scale, uint64_t div)
+{
+#ifdef __SIZEOF_INT128__
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    int ex = (int)(bits >> 52 & 0x7ff);
+    if (ex == 0 || ex >= 1075 || ex < 1075 - 60)
+        return 2;
+    unsigned __int128 m = (bits & ((UINT64_C(1) << 52) - 1)) | UINT64_C(1) << 52;
+    unsigned __int128 l = m * div * 2;
+    unsigned __int128 r = ((unsigned __int128)(2 * q + 1) * scale) << (1075 - ex);
+    return l > r ? 1 : l < r ? -1 : 0;
+#else
+    (void)d, (void)q, (void)scale, (void)div;
+    return 2;
+#endif
+}
+
+/* n / (scale * 10^dec) with dec decimals then unit, exactly as printf's %.<dec>f writes the
+ * double d = n / (scale * 10^dec) (the caller's own expression). Away from the halfway point
+ * between two outputs, d (within n * 2^-52 of the exact quotient) rounds as the exact quotient
+ * does, which integers tell; near it, vs_tie compares d itself with the tie, and an exact tie
+ * goes to the even last digit as glibc's printf does in the default rounding mode. Returns 1,
+ * writing nothing, when it cannot tell: the caller asks printf. */
+static int put_fixed(gw_buf *b, uint64_t n, double d, uint64_t scale, unsigned dec,
+                     const char *unit, size_t ulen)
+{
+    uint64_t div = scale;
+    for (unsigned k = 0; k < dec; k++)
+        div *= 10;
+    uint64_t q = n / scale, rem = n % scale, half = scale / 2, margin = (n >> 50) + 1;
+    if (rem + margin >= half && rem <= half + margin) {
+        int t = vs_tie(d, q, scale, div);
+        if (t == 2)
+            return 1;
+        q += t > 0 || (t == 0 && (q & 1));
+    } else {
+        q += rem > half;
+    }
+    char o[40];
+    size_t i = sizeof o - ulen;
+    memcpy(o + i, unit, ulen);
+    for (unsigned k = 0; k < dec; k++, q /= 10)
+        o[--i] = (char)('0' + q % 10);
+    o[--i] = '.';
+    do {
+        o[--i] = (char)('0' + q % 10);
+        q /= 10;
+    } while (q);
+    gw_buf_append_fast(b, o + i, sizeof o - i);
+    return 0;
 }
 
 void view_fmt_duration(gw_buf *b, int64_t ns)
 {
     if (ns < 0) {
-        gw_buf_append(b, "?", 1);
+        gw_buf_append_fast(b, "?", 1);
     } else if (ns < 1000000) {
-        gw_buf_printf(b, "%" PRId64 "us", ns / 1000);
+        gw_buf_put_u64(b, (uint64_t)ns / 1000);
+        gw_buf_append_fast(b, "us", 2);
     } else if (ns < 1000000000) {
-        gw_buf_printf(b, "%.2fms", (double)ns / 1e6);
+        double d = (double)ns / 1e6;
+        if (put_fixed(b, (uint64_t)ns, d, 10000, 2, "ms", 2))
+            gw_buf_printf(b, "%.2fms", d);
     } else {
-        gw_buf_printf(b, "%.3fs", (double)ns / 1e9);
+        double d = (double)ns / 1e9;
+        if (put_fixed(b, (uint64_t)ns, d, 1000000, 3, "s", 1))
+            gw_buf_printf(b, "%.3fs", d);
     }
+}
+
+/* The call log writes the same few endpoints over and over (two per line): the last ones
+ * written on this thread, by value. Per thread because JSON jobs may format on a second one. */
+typedef struct ep_memo {
+    tcp_endpoint e;
+    char s[64]; /* >= what tcp_endpoint_str needs to write in place */
+    size_t n;   /* 0: empty */
+} ep_memo;
+static _Thread_local ep_memo ep_memos[2];
+static _Thread_local unsigned ep_next;
+
+static int same_ep(const tcp_endpoint *a, const tcp_endpoint *b)
+{
+    return a->ipver == b->ipver && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
 }
 
 void view_fmt_endpoint(gw_buf *b, const tcp_endpoint *e)
 {
-    char tmp[64];
-    tcp_endpoint_str(e, tmp, sizeof tmp);
-    gw_buf_append(b, tmp, strlen(tmp));
+    if (!e) {
+        char tmp[8];
+        tcp_endpoint_str(e, tmp, sizeof tmp);
+        gw_buf_append_fast(b, tmp, strlen(tmp));
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (ep_memos[i].n && same_ep(&ep_memos[i].e, e)) {
+            gw_buf_append_fast(b, ep_memos[i].s, ep_memos[i].n);
+            return;
+        }
+    }
+    ep_memo *m = &ep_memos[ep_next++ & 1];
+    m->e = *e;
+    tcp_endpoint_str(e, m->s, sizeof m->s);
+    m->n = strlen(m->s);
+    gw_buf_append_fast(b, m->s, m->n);
 }
 
 void view_fmt_bytes(gw_buf *b, uint64_t n)
 {
-    if (n < 1000)
-        gw_buf_printf(b, "%" PRIu64 "B", n);
-    else if (n < 1000000)
-        gw_buf_printf(b, "%.1fkB", (double)n / 1e3);
-    else if (n < 1000000000)
-        gw_buf_printf(b, "%.1fMB", (double)n / 1e6);
-    else
-        gw_buf_printf(b, "%.1fGB", (double)n / 1e9);
+    if (n < 1000) {
+        gw_buf_put_u64(b, n);
+        gw_buf_append_fast(b, "B", 1);
+    } else if (n < 1000000) {
+        double d = (double)n / 1e3;
+        if (put_fixed(b, n, d, 100, 1, "kB", 2))
+            gw_buf_printf(b, "%.1fkB", d);
+    } else if (n < 1000000000) {
+        double d = (double)n / 1e6;
+        if (put_fixed(b, n, d, 100000, 1, "MB", 2))
+            gw_buf_printf(b, "%.1fMB", d);
+    } else {
+        double d = (double)n / 1e9;
+        if (put_fixed(b, n, d, 100000000, 1, "GB", 2))
+            gw_buf_printf(b, "%.1fGB", d);
+    }
 }
 
 void view_fmt_text(gw_buf *b, const char *s, size_t n, size_t max)
 {
-    size_t i;
-    for (i = 0; i < n && i < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != 0x7f && c != '\\')
-            gw_buf_putc(b, c);
-        else if (c == '\\')
-            gw_buf_append(b, "\\\\", 2);
-        else
-            gw_buf_printf(b, "\\x%02x", c);
+    static const char hex[] = "0123456789abcdef";
+    /* 1: shown escaped (controls, backslash, DEL) */
+    static const uint8_t esc[256] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     ['\\'] = 1, [0x7f] = 1};
+    size_t lim = n < max ? n : max, i = 0;
+    while (i < lim) {
+        size_t j = i; /* a run of bytes that stand for themselves: one append */
+        while (j < lim && !esc[(unsigned char)s[j]])
+            j++;
+        if (j > i)
+            gw_buf_append_fast(b, s + i, j - i);
+        if (j == lim)
+            break;
+        unsigned char c = (unsigned char)s[j];
+        if (c == '\\') {
+            gw_buf_append_fast(b, "\\\\", 2);
+        } else {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            gw_buf_append_fast(b, e, 4);
+        }
+        i = j + 1;
     }
-    if (i < n)
-        gw_buf_append(b, "...", 3);
+    if (lim < n)
+        gw_buf_append_fast(b, "...", 3);
 }
 
 static const view_colors no_colors = {"", "", "", "", "", "", "", "", ""};

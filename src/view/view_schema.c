@@ -30,10 +30,14 @@ typedef struct item {
     size_t order;
 } item;
 
+/* Most messages have a few fields: those live in inl, so splitting allocates nothing. */
+#define INLINE_ITEMS 4
+
 typedef struct msgv {
-    item *it;
+    item *it;                /* inl, or owned (msgv_free) */
     size_t n;
     size_t bad;              /* offset of damage, or NO_DAMAGE */
+    item inl[INLINE_ITEMS];
 } msgv;
 
 typedef struct ctx {
@@ -41,7 +45,8 @@ typedef struct ctx {
     gw_buf *out;
     int max_depth;
     int err;                 /* GW_ENOMEM from a scratch allocation */
-    size_t stop_at;          /* short: stop rendering past this output length (0: never) */
+    size_t stop_at;          /* short: stop rendering past this many bytes after base (0: never) */
+    size_t base;             /* short: out->len where this rendering began */
 } ctx;
 
 static int clamp_depth(const pb_opts *o)
@@ -50,7 +55,39 @@ static int clamp_depth(const pb_opts *o)
     return d < 0 ? 0 : d > 200 ? 200 : d;
 }
 
-static void put(gw_buf *b, const char *s) { gw_buf_append(b, s, strlen(s)); }
+static void put(gw_buf *b, const char *s) { gw_buf_append_fast(b, s, strlen(s)); }
+
+/* 1: a byte JSON writes as itself (printable ASCII but '"' and '\\'); 0x80 and up: 0. */
+static const uint8_t json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+};
+
+/* view_json_string, with short plain ASCII (no quote, backslash, control or DEL: nothing to
+ * escape) written in one append: most string fields in a preview are like that. */
+static void json_str(gw_buf *b, const uint8_t *p, size_t n)
+{
+    char t[66];
+    if (n <= sizeof t - 2) {
+        size_t i = 0;
+        while (i < n && json_plain[p[i]])
+            i++;
+        if (i == n) {
+            t[0] = '"';
+            memcpy(t + 1, p, n);
+            t[n + 1] = '"';
+            gw_buf_append_fast(b, t, n + 2);
+            return;
+        }
+    }
+    view_json_string(b, (const char *)p, n);
+}
 
 /* ---- splitting and checking --------------------------------------------------------------- */
 
@@ -175,13 +212,21 @@ static int cmp_item(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
+static void msgv_free(msgv *mv)
+{
+    if (mv->it != mv->inl)
+        gw_free(mv->it);
+    mv->it = mv->inl;
+    mv->n = 0;
+}
+
 static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int depth, msgv *mv,
                  int sorted)
 {
-    mv->it = NULL;
+    mv->it = mv->inl;
     mv->n = 0;
     mv->bad = NO_DAMAGE;
-    size_t cap = 0, off = 0;
+    size_t cap = INLINE_ITEMS, off = 0;
     while (off < n) {
         pb_field f;
         ptrdiff_t k = pb_field_parse(p + off, n - off, &f);
@@ -217,23 +262,37 @@ static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int dep
         else if (f.wire_type == PB_WT_SGROUP && depth + 1 > c->max_depth)
             x.why = "nesting limit reached";
         if (mv->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            item *ni = gw_realloc(mv->it, nc * sizeof *ni);
+            size_t nc = cap < 16 ? 16 : cap * 2;
+            item *ni = gw_realloc(mv->it == mv->inl ? NULL : mv->it, nc * sizeof *ni);
             if (!ni) {
-                gw_free(mv->it);
-                mv->it = NULL;
-                mv->n = 0;
+                msgv_free(mv);
                 c->err = GW_ENOMEM;
                 return GW_ENOMEM;
             }
+            if (mv->it == mv->inl)
+                memcpy(ni, mv->inl, sizeof mv->inl);
             mv->it = ni;
             cap = nc;
         }
         mv->it[mv->n++] = x;
         off += x.size;
     }
-    if (sorted && mv->n > 1)
+    /* cmp_item is a strict total order (order is unique), so any sort gives qsort's result. */
+    if (sorted && mv->n > 16) {
         qsort(mv->it, mv->n, sizeof *mv->it, cmp_item);
+    } else if (sorted) {
+        for (size_t i = 1; i < mv->n; i++) {
+            if (cmp_item(&mv->it[i - 1], &mv->it[i]) <= 0)
+                continue;
+            item x = mv->it[i];
+            size_t j = i;
+            while (j > 0 && cmp_item(&mv->it[j - 1], &x) > 0) {
+                mv->it[j] = mv->it[j - 1];
+                j--;
+            }
+            mv->it[j] = x;
+        }
+    }
     return 0;
 }
 
@@ -275,7 +334,7 @@ static int raw_rest(const msgv *mv, const uint8_t *p, gw_buf *scratch)
     /* Back to wire order (sorting put them last by order already). */
     for (size_t i = 0; i < k; i++) {
         const item *x = &mv->it[idx[i]];
-        if (gw_buf_append(scratch, p + x->off, x->size)) {
+        if (gw_buf_append_fast(scratch, p + x->off, x->size)) {
             gw_free(idx);
             return GW_ENOMEM;
         }
@@ -337,27 +396,31 @@ static void scalar(gw_buf *b, const pb_fdef *fd, uint64_t u, int mode)
     char tmp[64];
     int q = mode == 1; /* 64-bit integers are JSON strings */
     switch (fd->type) {
-    case PB_T_INT32: case PB_T_SFIXED32:
-        gw_buf_printf(b, "%" PRId32, (int32_t)(uint32_t)u);
-        break;
-    case PB_T_SINT32: gw_buf_printf(b, "%" PRId32, zz32(u)); break;
-    case PB_T_UINT32: case PB_T_FIXED32: gw_buf_printf(b, "%" PRIu32, (uint32_t)u); break;
-    case PB_T_INT64: case PB_T_SFIXED64:
-        gw_buf_printf(b, q ? "\"%" PRId64 "\"" : "%" PRId64, (int64_t)u);
-        break;
-    case PB_T_SINT64: gw_buf_printf(b, q ? "\"%" PRId64 "\"" : "%" PRId64, zz64(u)); break;
-    case PB_T_UINT64: case PB_T_FIXED64:
-        gw_buf_printf(b, q ? "\"%" PRIu64 "\"" : "%" PRIu64, u);
+    case PB_T_INT32: case PB_T_SFIXED32: gw_buf_put_i64(b, (int32_t)(uint32_t)u); break;
+    case PB_T_SINT32: gw_buf_put_i64(b, zz32(u)); break;
+    case PB_T_UINT32: case PB_T_FIXED32: gw_buf_put_u64(b, (uint32_t)u); break;
+    case PB_T_INT64: case PB_T_SFIXED64: case PB_T_SINT64: case PB_T_UINT64: case PB_T_FIXED64:
+        if (q)
+            gw_buf_putc_fast(b, '"');
+        if (fd->type == PB_T_UINT64 || fd->type == PB_T_FIXED64)
+            gw_buf_put_u64(b, u);
+        else
+            gw_buf_put_i64(b, fd->type == PB_T_SINT64 ? zz64(u) : (int64_t)u);
+        if (q)
+            gw_buf_putc_fast(b, '"');
         break;
     case PB_T_BOOL: put(b, u ? "true" : "false"); break;
     case PB_T_ENUM: {
         const char *name = pb_enum_value_name(fd->en, (int32_t)(uint32_t)u);
-        if (name && mode == 1)
-            gw_buf_printf(b, "\"%s\"", name);
-        else if (name)
+        if (name && mode == 1) {
+            gw_buf_putc_fast(b, '"');
             put(b, name);
-        else
-            gw_buf_printf(b, "%" PRId32, (int32_t)(uint32_t)u);
+            gw_buf_putc_fast(b, '"');
+        } else if (name) {
+            put(b, name);
+        } else {
+            gw_buf_put_i64(b, (int32_t)(uint32_t)u);
+        }
         break;
     }
     case PB_T_FLOAT: case PB_T_DOUBLE: {
@@ -389,18 +452,23 @@ static void cescape(gw_buf *b, const uint8_t *p, size_t n)
         case '\'': put(b, "\\'"); break;
         case '\\': put(b, "\\\\"); break;
         default:
-            if (ch < 0x20 || ch >= 0x7f)
-                gw_buf_printf(b, "\\%03o", ch);
-            else
-                gw_buf_putc(b, ch);
+            if (ch < 0x20 || ch >= 0x7f) {
+                char e[4] = {'\\', (char)('0' + (ch >> 6)), (char)('0' + (ch >> 3 & 7)),
+                             (char)('0' + (ch & 7))};
+                gw_buf_append_fast(b, e, 4);
+            } else
+                gw_buf_putc_fast(b, ch);
         }
     }
 }
 
 static void hexs(gw_buf *b, const uint8_t *p, size_t n, size_t max)
 {
-    for (size_t i = 0; i < n && (!max || i < max); i++)
-        gw_buf_printf(b, "%02x", p[i]);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n && (!max || i < max); i++) {
+        char e[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
+        gw_buf_append_fast(b, e, 2);
+    }
     if (max && n > max)
         put(b, "...");
 }
@@ -416,8 +484,8 @@ static void j_key(gw_buf *b, const pb_fdef *fd)
         gw_buf_printf(b, "\"[%s]\":", fd->full_name ? fd->full_name : fd->name);
         return;
     }
-    view_json_string(b, fd->json_name, strlen(fd->json_name));
-    gw_buf_putc(b, ':');
+    json_str(b, (const uint8_t *)fd->json_name, strlen(fd->json_name));
+    gw_buf_putc_fast(b, ':');
 }
 
 /* One value (a packed run gives several, comma separated). */
@@ -426,11 +494,11 @@ static void j_value(ctx *c, const item *x, int depth)
     gw_buf *b = c->out;
     const pb_fdef *fd = x->fd;
     switch (fd->type) {
-    case PB_T_STRING: view_json_string(b, (const char *)x->body, x->blen); return;
+    case PB_T_STRING: json_str(b, x->body, x->blen); return;
     case PB_T_BYTES:
-        gw_buf_putc(b, '"');
+        gw_buf_putc_fast(b, '"');
         view_base64(b, x->body, x->blen);
-        gw_buf_putc(b, '"');
+        gw_buf_putc_fast(b, '"');
         return;
     case PB_T_MESSAGE: case PB_T_GROUP: j_msg(c, fd->msg, x->body, x->blen, depth + 1); return;
     default: break;
@@ -441,7 +509,7 @@ static void j_value(ctx *c, const item *x, int depth)
         int bad, first = 1;
         while (packed_next(&pi, &u, &bad)) {
             if (!first)
-                gw_buf_putc(b, ',');
+                gw_buf_putc_fast(b, ',');
             first = 0;
             scalar(b, fd, u, 1);
         }
@@ -459,13 +527,13 @@ static void j_map_key(ctx *c, const item *k, const pb_fdef *kfd)
         return;
     }
     if (kfd->type == PB_T_STRING) {
-        view_json_string(b, (const char *)k->body, k->blen);
+        json_str(b, k->body, k->blen);
         return;
     }
     gw_buf tmp;
     gw_buf_init(&tmp, 64);
     scalar(&tmp, kfd, k->f.u, 0);
-    view_json_string(b, tmp.data ? (const char *)tmp.data : "", tmp.len);
+    json_str(b, tmp.data ? tmp.data : (const uint8_t *)"", tmp.len);
     gw_buf_free(&tmp);
 }
 
@@ -492,7 +560,7 @@ static void j_map(ctx *c, item *xs, size_t nx, int depth)
     sort_map(c, xs, nx, depth);
     const pb_msgdef *em = xs[0].fd->msg;
     const pb_fdef *kfd = pb_msg_field(em, 1), *vfd = pb_msg_field(em, 2);
-    gw_buf_putc(b, '{');
+    gw_buf_putc_fast(b, '{');
     for (size_t i = 0; i < nx; i++) {
         msgv ev;
         if (split(c, em, xs[i].body, xs[i].blen, depth + 1, &ev, 0))
@@ -507,18 +575,18 @@ static void j_map(ctx *c, item *xs, size_t nx, int depth)
                 v = &ev.it[j];
         }
         if (i)
-            gw_buf_putc(b, ',');
+            gw_buf_putc_fast(b, ',');
         j_map_key(c, k, kfd);
-        gw_buf_putc(b, ':');
+        gw_buf_putc_fast(b, ':');
         if (v)
             j_value(c, v, depth + 1);
         else if (vfd)
             j_default(b, vfd);
         else
             put(b, "null");
-        gw_free(ev.it);
+        msgv_free(&ev);
     }
-    gw_buf_putc(b, '}');
+    gw_buf_putc_fast(b, '}');
 }
 
 /* The last known item with that number, for singular fields. */
@@ -581,14 +649,14 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
         return 1;
     }
     if (strcmp(n, "FieldMask") == 0) {
-        gw_buf_putc(b, '"');
+        gw_buf_putc_fast(b, '"');
         int first = 1;
         for (size_t i = 0; i < mv->n; i++) {
             const item *x = &mv->it[i];
             if (x->f.number != 1)
                 continue;
             if (!first)
-                gw_buf_putc(b, ',');
+                gw_buf_putc_fast(b, ',');
             first = 0;
             gw_buf tmp;
             gw_buf_init(&tmp, 0);
@@ -602,18 +670,18 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
                 if (up && ch >= 'a' && ch <= 'z')
                     ch = (char)(ch - 32);
                 up = 0;
-                gw_buf_putc(&tmp, ch);
+                gw_buf_putc_fast(&tmp, ch);
             }
             /* The JSON string is quoted once around the whole list: escape the inner part. */
             size_t at = b->len;
-            view_json_string(b, tmp.data ? (const char *)tmp.data : "", tmp.len);
+            json_str(b, tmp.data ? tmp.data : (const uint8_t *)"", tmp.len);
             if (b->len >= at + 2) {
                 memmove(b->data + at, b->data + at + 1, b->len - at - 2);
                 b->len -= 2;
             }
             gw_buf_free(&tmp);
         }
-        gw_buf_putc(b, '"');
+        gw_buf_putc_fast(b, '"');
         return 1;
     }
     if (strcmp(n + strlen(n) - 5, "Value") == 0 && strcmp(n, "Value") != 0 &&
@@ -651,15 +719,15 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
         return 1;
     }
     if (strcmp(n, "ListValue") == 0) {
-        gw_buf_putc(b, '[');
+        gw_buf_putc_fast(b, '[');
         int first = 1;
         for (size_t i = 0; i < mv->n; i++) {
             if (!first)
-                gw_buf_putc(b, ',');
+                gw_buf_putc_fast(b, ',');
             first = 0;
             j_value(c, &mv->it[i], depth);
         }
-        gw_buf_putc(b, ']');
+        gw_buf_putc_fast(b, ']');
         return 1;
     }
     if (strcmp(n, "Value") == 0) {
@@ -686,7 +754,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
         if (t && v && !pb_is_message(v->body, v->blen, c->max_depth - depth - 1))
             t = NULL;
         put(b, "{\"@type\":");
-        view_json_string(b, (const char *)u->body, u->blen);
+        json_str(b, u->body, u->blen);
         if (!t) {
             put(b, ",\"_value\":\"");
             if (v)
@@ -700,7 +768,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
             /* A regular message: its fields join the @type object. */
             if (b->len - at == 2) {
                 b->len = at;
-                gw_buf_putc(b, '}');
+                gw_buf_putc_fast(b, '}');
             } else {
                 b->data[at] = ',';
             }
@@ -708,11 +776,11 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
             /* A well-known type with a special form sits under "value". */
             gw_buf tail;
             gw_buf_init(&tail, 0);
-            gw_buf_append(&tail, b->data + at, b->len - at);
+            gw_buf_append_fast(&tail, b->data + at, b->len - at);
             b->len = at;
             put(b, ",\"value\":");
-            gw_buf_append(b, tail.data, tail.len);
-            gw_buf_putc(b, '}');
+            gw_buf_append_fast(b, tail.data, tail.len);
+            gw_buf_putc_fast(b, '}');
             gw_buf_free(&tail);
         }
         return 1;
@@ -729,10 +797,10 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         return;
     }
     if (j_wkt(c, m, &mv, depth)) {
-        gw_free(mv.it);
+        msgv_free(&mv);
         return;
     }
-    gw_buf_putc(b, '{');
+    gw_buf_putc_fast(b, '{');
     int first = 1;
     size_t i = 0;
     while (i < mv.n && is_known(&mv.it[i])) {
@@ -744,27 +812,27 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
             const item *x = &mv.it[j - 1];
             if (!implicit_zero(x)) {
                 if (!first)
-                    gw_buf_putc(b, ',');
+                    gw_buf_putc_fast(b, ',');
                 first = 0;
                 j_key(b, fd);
                 j_value(c, x, depth);
             }
         } else {
             if (!first)
-                gw_buf_putc(b, ',');
+                gw_buf_putc_fast(b, ',');
             first = 0;
             j_key(b, fd);
             if (fd->msg && fd->msg->map_entry) {
                 j_map(c, &mv.it[i], j - i, depth);
             } else {
-                gw_buf_putc(b, '[');
+                gw_buf_putc_fast(b, '[');
                 for (size_t k = i; k < j; k++) {
                     if (k > i && !(mv.it[k].f.wire_type == PB_WT_LEN && mv.it[k].blen == 0 &&
                                    packable(fd->type)))
-                        gw_buf_putc(b, ',');
+                        gw_buf_putc_fast(b, ',');
                     j_value(c, &mv.it[k], depth);
                 }
-                gw_buf_putc(b, ']');
+                gw_buf_putc_fast(b, ']');
             }
         }
         i = j;
@@ -800,22 +868,22 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
             first = 0;
         }
         if (any)
-            gw_buf_putc(b, '}');
+            gw_buf_putc_fast(b, '}');
     }
     if (mv.bad != NO_DAMAGE) {
         gw_buf_printf(b, "%s\"_error\":\"not a protobuf message from offset %zu\",\"_rest\":\"",
                       first ? "" : ",", mv.bad);
         view_base64(b, p + mv.bad, n - mv.bad);
-        gw_buf_putc(b, '"');
+        gw_buf_putc_fast(b, '"');
     }
-    gw_buf_putc(b, '}');
-    gw_free(mv.it);
+    gw_buf_putc_fast(b, '}');
+    msgv_free(&mv);
 }
 
 int view_schema_json(gw_buf *out, const pb_schemas *s, const pb_msgdef *m, const uint8_t *p,
                      size_t n, const pb_opts *o)
 {
-    ctx c = {s, out, clamp_depth(o), 0, 0};
+    ctx c = {s, out, clamp_depth(o), 0, 0, 0};
     j_msg(&c, m, p, n, 0);
     return c.err;
 }
@@ -864,7 +932,7 @@ static void t_item(ctx *c, const item *x, int indent, int depth)
             t_name(b, fd);
             put(b, ": ");
             scalar(b, fd, u, 0);
-            gw_buf_putc(b, '\n');
+            gw_buf_putc_fast(b, '\n');
         }
         return;
     }
@@ -872,7 +940,7 @@ static void t_item(ctx *c, const item *x, int indent, int depth)
     t_name(b, fd);
     put(b, ": ");
     scalar(b, fd, x->f.u, 0);
-    gw_buf_putc(b, '\n');
+    gw_buf_putc_fast(b, '\n');
 }
 
 /* protoc's text format prints map entries sorted by key (MapEntryMessageComparator). */
@@ -928,7 +996,7 @@ static void sort_map(ctx *c, item *xs, size_t n, int depth)
             if (t == PB_T_UINT32 || t == PB_T_FIXED32)
                 ks[i].u = (uint32_t)k->f.u;
         }
-        gw_free(ev.it);
+        msgv_free(&ev);
     }
     qsort(ks, n, sizeof *ks, cmp_key);
     for (size_t i = 0; i < n; i++)
@@ -975,13 +1043,13 @@ static void t_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int in
     }
     if (mv.bad != NO_DAMAGE)
         gw_buf_printf(b, "%*s# not a protobuf message from offset %zu\n", indent, "", mv.bad);
-    gw_free(mv.it);
+    msgv_free(&mv);
 }
 
 int view_schema_text(gw_buf *out, const pb_schemas *s, const pb_msgdef *m, const uint8_t *p,
                      size_t n, int indent, const pb_opts *o)
 {
-    ctx c = {s, out, clamp_depth(o), 0, 0};
+    ctx c = {s, out, clamp_depth(o), 0, 0, 0};
     t_msg(&c, m, p, n, indent, 0);
     return c.err;
 }
@@ -990,18 +1058,18 @@ int view_schema_text(gw_buf *out, const pb_schemas *s, const pb_msgdef *m, const
 
 static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int depth);
 
-static int s_full(const ctx *c) { return c->stop_at && c->out->len > c->stop_at; }
+static int s_full(const ctx *c) { return c->stop_at && c->out->len - c->base > c->stop_at; }
 
 static void s_value(ctx *c, const item *x, int depth)
 {
     gw_buf *b = c->out;
     const pb_fdef *fd = x->fd;
     switch (fd->type) {
-    case PB_T_STRING: view_json_string(b, (const char *)x->body, x->blen); return;
+    case PB_T_STRING: json_str(b, x->body, x->blen); return;
     case PB_T_BYTES:
-        gw_buf_putc(b, '<');
+        gw_buf_putc_fast(b, '<');
         hexs(b, x->body, x->blen, 32);
-        gw_buf_putc(b, '>');
+        gw_buf_putc_fast(b, '>');
         return;
     case PB_T_MESSAGE: case PB_T_GROUP: s_msg(c, fd->msg, x->body, x->blen, depth + 1); return;
     default: break;
@@ -1027,7 +1095,7 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     msgv mv;
     if (split(c, m, p, n, depth, &mv, 1))
         return;
-    gw_buf_putc(b, '{');
+    gw_buf_putc_fast(b, '{');
     int first = 1;
     size_t i = 0;
     while (i < mv.n && is_known(&mv.it[i]) && !s_full(c)) {
@@ -1047,13 +1115,13 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         if (fd->label != PB_L_REPEATED) {
             s_value(c, &mv.it[j - 1], depth);
         } else {
-            gw_buf_putc(b, '[');
+            gw_buf_putc_fast(b, '[');
             for (size_t k = i; k < j && !s_full(c); k++) {
                 if (k > i)
                     put(b, ", ");
                 s_value(c, &mv.it[k], depth);
             }
-            gw_buf_putc(b, ']');
+            gw_buf_putc_fast(b, ']');
         }
         i = j;
     }
@@ -1080,28 +1148,26 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     }
     if (mv.bad != NO_DAMAGE)
         gw_buf_printf(b, "%s<not protobuf from offset %zu>", first ? "" : ", ", mv.bad);
-    gw_buf_putc(b, '}');
-    gw_free(mv.it);
+    gw_buf_putc_fast(b, '}');
+    msgv_free(&mv);
 }
 
 int view_schema_short(gw_buf *out, const pb_schemas *s, const pb_msgdef *m, const uint8_t *p,
                       size_t n, size_t max)
 {
-    gw_buf tmp;
-    gw_buf_init(&tmp, 0);
-    ctx c = {s, &tmp, 32, 0, max ? max + 8 : 0};
+    /* Rendered in place and cut there: no scratch buffer per message. */
+    size_t at = out->len;
+    ctx c = {s, out, 32, 0, max ? max + 8 : 0, at};
     s_msg(&c, m, p, n, 0);
     int rc = c.err;
-    if (!max || tmp.len <= max) {
-        gw_buf_append(out, tmp.data, tmp.len);
-    } else {
+    if (max && out->len - at > max) {
+        const uint8_t *t = out->data + at;
         size_t k = max;
-        while (k > 0 && (tmp.data[k] & 0xc0) == 0x80)
+        while (k > 0 && (t[k] & 0xc0) == 0x80)
             k--;
-        gw_buf_append(out, tmp.data, k);
+        out->len = at + k;
         put(out, "...");
     }
-    gw_buf_free(&tmp);
     return rc;
 }
 
@@ -1124,8 +1190,8 @@ static void line(gw_buf *b, int level, const char *fmt, ...)
     if (k < 0)
         return;
     gw_buf_printf(b, "%*s", 4 * level, "");
-    gw_buf_append(b, small, (size_t)k < sizeof small ? (size_t)k : sizeof small - 1);
-    gw_buf_putc(b, '\n');
+    gw_buf_append_fast(b, small, (size_t)k < sizeof small ? (size_t)k : sizeof small - 1);
+    gw_buf_putc_fast(b, '\n');
 }
 
 static void tag_lines(gw_buf *b, int level, const uint8_t *tag, const pb_field *f)
@@ -1189,7 +1255,7 @@ static void tr_item(ctx *c, const uint8_t *base, const item *x, int level, int d
             size_t lim = x->blen > HEX_MAX ? HEX_MAX : x->blen;
             while (lim < x->blen && lim > 0 && (x->body[lim] & 0xc0) == 0x80)
                 lim--;
-            gw_buf_append(b, x->body, lim);
+            gw_buf_append_fast(b, x->body, lim);
             if (x->blen > lim)
                 put(b, "...");
         } else if (x->f.wire_type == PB_WT_LEN)
@@ -1205,7 +1271,7 @@ static void tr_item(ctx *c, const uint8_t *base, const item *x, int level, int d
         line(b, level + 1, "Value Length: %zu", x->blen);
         gw_buf_printf(b, "%*sValue: ", 4 * (level + 1), "");
         hexs(b, x->body, x->blen, HEX_MAX);
-        gw_buf_putc(b, '\n');
+        gw_buf_putc_fast(b, '\n');
     }
     if (fd->type == PB_T_MESSAGE || fd->type == PB_T_GROUP) {
         tr_msg(c, fd->msg, x->body, x->blen, level + 1, depth + 1);
@@ -1216,14 +1282,14 @@ static void tr_item(ctx *c, const uint8_t *base, const item *x, int level, int d
         while (packed_next(&pi, &u, &bad) && k++ < 32) {
             gw_buf_printf(b, "%*s%s: ", 4 * (level + 1), "", fd->name);
             scalar(b, fd, u, 0);
-            gw_buf_putc(b, '\n');
+            gw_buf_putc_fast(b, '\n');
         }
     } else if (fd->type == PB_T_BYTES) {
         /* the hex value line says it all */
     } else if (fd->type != PB_T_STRING) {
         gw_buf_printf(b, "%*s%s: ", 4 * (level + 1), "", fd->name);
         scalar(b, fd, x->f.u, 0);
-        gw_buf_putc(b, '\n');
+        gw_buf_putc_fast(b, '\n');
     }
 }
 
@@ -1238,13 +1304,13 @@ static void tr_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int l
         tr_item(c, p, &mv.it[i], level + 1, depth);
     if (mv.bad != NO_DAMAGE)
         line(b, level + 1, "[Malformed: not a protobuf message from offset %zu]", mv.bad);
-    gw_free(mv.it);
+    msgv_free(&mv);
 }
 
 int view_schema_tree(gw_buf *out, const pb_schemas *s, const pb_msgdef *m, const uint8_t *p,
                      size_t n, int indent, const pb_opts *o)
 {
-    ctx c = {s, out, clamp_depth(o), 0, 0};
+    ctx c = {s, out, clamp_depth(o), 0, 0, 0};
     tr_msg(&c, m, p, n, indent, 0);
     return c.err;
 }
@@ -1285,7 +1351,7 @@ static double clean_score(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n
     }
     if (r >= 0 && m->n_fields)
         r = (double)seen / (double)m->n_fields;
-    gw_free(mv.it);
+    msgv_free(&mv);
     return r;
 }
 
@@ -1293,7 +1359,7 @@ const pb_methoddef *view_schema_guess(const pb_schemas *s, const uint8_t *req, s
                                       const uint8_t *resp, size_t resp_n, char *path, size_t cap,
                                       double *score)
 {
-    ctx c = {s, NULL, 32, 0, 0};
+    ctx c = {s, NULL, 32, 0, 0, 0};
     const pb_methoddef *best = NULL;
     const pb_servicedef *best_sv = NULL;
     double bs = -1;
