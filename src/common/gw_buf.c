@@ -42,7 +42,7 @@ int gw_buf_reserve(gw_buf *b, size_t extra)
     return 0;
 }
 
-int gw_buf_append(gw_buf *b, const void *p, size_t n)
+int gw_buf_append_grow(gw_buf *b, const void *p, size_t n)
 {
     int rc = gw_buf_reserve(b, n);
     if (rc)
@@ -51,12 +51,6 @@ int gw_buf_append(gw_buf *b, const void *p, size_t n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
-}
-
-int gw_buf_putc(gw_buf *b, int c)
-{
-    uint8_t ch = (uint8_t)c;
-    return gw_buf_append(b, &ch, 1);
 }
 
 int gw_buf_put_u64(gw_buf *b, uint64_t v)

@@ -4,6 +4,7 @@
 #define GW_BUF_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct gw_buf {
     uint8_t *data; /* owned by the buffer; NULL until the first append */
@@ -19,8 +20,10 @@ void gw_buf_init(gw_buf *b, size_t limit);
 void gw_buf_free(gw_buf *b);
 /* Returns 0, GW_ECAP (limit) or GW_ENOMEM. */
 int gw_buf_reserve(gw_buf *b, size_t extra);
-int gw_buf_append(gw_buf *b, const void *p, size_t n);
-int gw_buf_putc(gw_buf *b, int c);
+static inline int gw_buf_append(gw_buf *b, const void *p, size_t n);
+static inline int gw_buf_putc(gw_buf *b, int c);
+/* The out-of-line part of the two above: growing the buffer. */
+int gw_buf_append_grow(gw_buf *b, const void *p, size_t n);
 int gw_buf_printf(gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Decimal integers without printf: the JSON writers' hot path. */
 int gw_buf_put_u64(gw_buf *b, uint64_t v);
@@ -29,27 +32,26 @@ int gw_buf_put_i64(gw_buf *b, int64_t v);
 void gw_buf_consume(gw_buf *b, size_t n);
 static inline void gw_buf_reset(gw_buf *b) { b->len = 0; }
 
-/* ---- inline fast paths (per-record formatters: the call log, view_fmt) -------------------- */
-#include <string.h>
-/* gw_buf_append / gw_buf_putc with the common case, room already allocated, inline: same
- * results and returns (the room test also checks the limit, as gw_buf_reserve would). */
-static inline int gw_buf_append_fast(gw_buf *b, const void *p, size_t n)
+/* Appends are the formatters' hot path: the common case, room already allocated, inline. */
+static inline int gw_buf_append(gw_buf *b, const void *p, size_t n)
 {
-    if (n && n <= b->cap - b->len && n <= gw_buf_limit(b) - b->len) {
-        memcpy(b->data + b->len, p, n);
+    if (n <= b->cap - b->len && n <= gw_buf_limit(b) - b->len) {
+        if (n)
+            memcpy(b->data + b->len, p, n);
         b->len += n;
         return 0;
     }
-    return gw_buf_append(b, p, n);
+    return gw_buf_append_grow(b, p, n);
 }
-static inline int gw_buf_putc_fast(gw_buf *b, int c)
+
+static inline int gw_buf_putc(gw_buf *b, int c)
 {
     if (b->len < b->cap && b->len < gw_buf_limit(b)) {
         b->data[b->len++] = (uint8_t)c;
         return 0;
     }
-    return gw_buf_putc(b, c);
+    uint8_t ch = (uint8_t)c;
+    return gw_buf_append_grow(b, &ch, 1);
 }
-/* ---- end of inline fast paths ---------------------------------------------------------------- */
 
 #endif

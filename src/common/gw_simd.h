@@ -119,6 +119,41 @@ static inline __attribute__((always_inline)) size_t gw_screen_sse2(int kind, con
         if (m)
             return i + (size_t)__builtin_ctz(m);
     }
+    if (i == n)
+        return n;
+    /* The tail (and short strings, the common case) without a byte loop and without reading
+     * past p + n: one load that ends at n, overlapping bytes already screened (masked off), or
+     * for fewer than 16 bytes in all, two 8- or 4-byte loads that cover them. */
+    if (n >= 16) {
+        size_t j = n - 16;
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            gw_screen_v128(kind, _mm_loadu_si128((const __m128i *)(p + j))));
+        m &= ~0u << (i - j);
+        return m ? j + (size_t)__builtin_ctz(m) : n;
+    }
+    if (n >= 4) {
+        size_t w;
+        uint64_t lo, hi;
+        if (n >= 8) {
+            w = 8;
+            memcpy(&lo, p, 8);
+            memcpy(&hi, p + n - 8, 8);
+        } else {
+            uint32_t a, b;
+            w = 4;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            lo = a;
+            hi = b;
+        }
+        __m128i x = _mm_set_epi64x((long long)hi, (long long)lo);
+        unsigned m = (unsigned)_mm_movemask_epi8(gw_screen_v128(kind, x));
+        /* lo covers bytes 0..w-1 (mask bits 0..w-1), hi bytes n-w..n-1 (bits 8..8+w-1). */
+        unsigned mlo = m & ((1u << w) - 1), mhi = (m >> 8) & ((1u << w) - 1);
+        if (mlo)
+            return (size_t)__builtin_ctz(mlo);
+        return mhi ? n - w + (size_t)__builtin_ctz(mhi) : n;
+    }
     while (i < n && !gw_screen_byte(kind, p[i]))
         i++;
     return i;

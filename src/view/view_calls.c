@@ -32,14 +32,14 @@ static const grpc_msg *first_msg(const grpc_call *c, int from_client)
 }
 
 /* The call log's line is built from many small pieces: appends inline when there is room. */
-#define PUT_LIT(b, lit) gw_buf_append_fast((b), "" lit, sizeof(lit) - 1)
+#define PUT_LIT(b, lit) gw_buf_append((b), "" lit, sizeof(lit) - 1)
 
 /* A C string, "(null)" for NULL as printf's %s would write. */
 static void put(gw_buf *b, const char *s)
 {
     if (!s)
         s = "(null)";
-    gw_buf_append_fast(b, s, strlen(s));
+    gw_buf_append(b, s, strlen(s));
 }
 
 /* t: the message's schema type (looked up once per call by text_line), or NULL. */
@@ -47,7 +47,7 @@ static void short_msg(view *v, const grpc_call *c, const grpc_msg *m, const pb_m
 {
     gw_buf *b = &v->out;
     if (!m) {
-        gw_buf_append_fast(b, "-", 1);
+        gw_buf_append(b, "-", 1);
     } else if (!m->data) {
         PUT_LIT(b, "<");
         gw_buf_put_u64(b, m->length);
@@ -115,9 +115,9 @@ static void text_line(view *v, const grpc_call *c)
     gw_buf *b = &v->out;
     const view_colors *k = v->c;
     view_fmt_clock(b, c->t_start);
-    gw_buf_putc_fast(b, ' ');
+    gw_buf_putc(b, ' ');
     view_fmt_endpoint(b, &c->client);
-    gw_buf_append_fast(b, " \xe2\x86\x92 ", 5); /* → */
+    gw_buf_append(b, " \xe2\x86\x92 ", 5); /* → */
     view_fmt_endpoint(b, &c->server);
     PUT_LIT(b, " ");
     put(b, k->bold);
@@ -139,10 +139,10 @@ static void text_line(view *v, const grpc_call *c)
         PUT_LIT(b, "] ");
     }
     status_col(v, c);
-    gw_buf_putc_fast(b, ' ');
+    gw_buf_putc(b, ' ');
     view_fmt_duration(b, c->t_end - c->t_start);
     if (c->timeout_ns >= 0) { /* the deadline beside what it took */
-        gw_buf_append_fast(b, "/", 1);
+        gw_buf_append(b, "/", 1);
         view_fmt_duration(b, c->timeout_ns);
     }
     PUT_LIT(b, " req ");
@@ -153,16 +153,16 @@ static void text_line(view *v, const grpc_call *c)
     gw_buf_put_u64(b, c->n_resp);
     PUT_LIT(b, "/");
     view_fmt_bytes(b, c->resp_bytes);
-    gw_buf_putc_fast(b, ' ');
+    gw_buf_putc(b, ' ');
     /* One method lookup for both previews (view_schema_type would look it up twice). */
     const pb_methoddef *md = pb_schemas_find_method(v->o.schemas, c->method);
     short_msg(v, c, first_msg(c, 1), md ? md->in : NULL);
-    gw_buf_append_fast(b, " \xe2\x86\x92 ", 5);
+    gw_buf_append(b, " \xe2\x86\x92 ", 5);
     short_msg(v, c, first_msg(c, 0), md ? md->out : NULL);
     if (c->grpc_message && *c->grpc_message) {
-        gw_buf_append_fast(b, " \"", 2);
+        gw_buf_append(b, " \"", 2);
         view_fmt_text(b, c->grpc_message, strlen(c->grpc_message), 120);
-        gw_buf_putc_fast(b, '"');
+        gw_buf_putc(b, '"');
     }
     if (!c->complete) {
         PUT_LIT(b, " ");
@@ -178,7 +178,7 @@ static void text_line(view *v, const grpc_call *c)
         PUT_LIT(b, "]");
         put(b, k->reset);
     }
-    gw_buf_putc_fast(b, '\n');
+    gw_buf_putc(b, '\n');
 }
 
 /* A call's message jobs by record index (--json): made as messages complete in
@@ -244,6 +244,15 @@ static void on_message(void *u, grpc_call *c, const grpc_msg *m)
     view *v = u;
     if (v->done || v->o.json != VIEW_JSON_MESSAGES || !call_selected(v, c))
         return;
+    if (!m->data || m->data_len < VIEW_JOB_MIN) {
+        /* Small: rendered here now, and again from the call's record when the call ends. */
+        view_json_message_head(v, c, m->from_client);
+        view_json_message_here(v, c, m);
+        gw_buf_append(&v->out, "}\n", 2);
+        if (v->o.line_flush || v->out.len >= VIEW_FLUSH_AT)
+            view_flush(v);
+        return;
+    }
     /* The call's record of m, when it kept the bytes: the job takes them, the call shows it. */
     size_t last = c->n_msgs - 1;
     int kept = c->n_msgs && c->msgs[last].from_client == m->from_client &&
@@ -264,21 +273,28 @@ static void on_message(void *u, grpc_call *c, const grpc_msg *m)
         view_flush(v);
 }
 
+/* Large retained messages get a job (rendered on the writer thread when there is one); the
+ * others are rendered in place from the call's record. */
 static void json_call(view *v, grpc_call *c)
 {
+    size_t big = 0;
+    for (size_t i = 0; i < c->n_msgs; i++)
+        big += c->msgs[i].data && c->msgs[i].data_len >= VIEW_JOB_MIN;
+    if (!big && !c->user) {
+        view_json_call(v, c, NULL);
+        return;
+    }
     call_jobs *cj = jobs_of(v, c, c->n_msgs);
     if (!cj) {
         v->err = GW_ENOMEM;
         return;
     }
     for (size_t i = 0; i < c->n_msgs; i++) {
-        if (cj->j[i])
-            continue;
         const grpc_msg *m = &c->msgs[i];
-        uint8_t *take = grpc_call_take_data(c, i);
-        if (take || !m->data_len)
-            cj->j[i] = view_json_message_job(v, c, m, take);
-        /* else: taken earlier for a job that could not be made; shown as not kept */
+        if (cj->j[i] || !m->data || m->data_len < VIEW_JOB_MIN)
+            continue;
+        cj->j[i] = view_json_message_job(v, c, m, grpc_call_take_data(c, i));
+        /* NULL (out of memory): its bytes were freed; the record shows them as not kept */
     }
     view_json_call(v, c, cj->j);
 }

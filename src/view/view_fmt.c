@@ -109,7 +109,7 @@ void view_fmt_clock(gw_buf *b, int64_t ts_ns)
     unsigned us = (unsigned)(ns / 1000);
     for (int i = 5; i >= 0; i--, us /= 10)
         o[i] = (char)('0' + us % 10);
-    gw_buf_append_fast(b, t, sizeof t);
+    gw_buf_append(b, t, sizeof t);
 }
 
 /* Where the double d = n / div lies against the decimal tie (2 * q + 1) * scale / (2 * div),
@@ -164,17 +164,17 @@ static int put_fixed(gw_buf *b, uint64_t n, double d, uint64_t scale, unsigned d
         o[--i] = (char)('0' + q % 10);
         q /= 10;
     } while (q);
-    gw_buf_append_fast(b, o + i, sizeof o - i);
+    gw_buf_append(b, o + i, sizeof o - i);
     return 0;
 }
 
 void view_fmt_duration(gw_buf *b, int64_t ns)
 {
     if (ns < 0) {
-        gw_buf_append_fast(b, "?", 1);
+        gw_buf_append(b, "?", 1);
     } else if (ns < 1000000) {
         gw_buf_put_u64(b, (uint64_t)ns / 1000);
-        gw_buf_append_fast(b, "us", 2);
+        gw_buf_append(b, "us", 2);
     } else if (ns < 1000000000) {
         double d = (double)ns / 1e6;
         if (put_fixed(b, (uint64_t)ns, d, 10000, 2, "ms", 2))
@@ -206,12 +206,12 @@ void view_fmt_endpoint(gw_buf *b, const tcp_endpoint *e)
     if (!e) {
         char tmp[8];
         tcp_endpoint_str(e, tmp, sizeof tmp);
-        gw_buf_append_fast(b, tmp, strlen(tmp));
+        gw_buf_append(b, tmp, strlen(tmp));
         return;
     }
     for (int i = 0; i < 2; i++) {
         if (ep_memos[i].n && same_ep(&ep_memos[i].e, e)) {
-            gw_buf_append_fast(b, ep_memos[i].s, ep_memos[i].n);
+            gw_buf_append(b, ep_memos[i].s, ep_memos[i].n);
             return;
         }
     }
@@ -219,14 +219,14 @@ void view_fmt_endpoint(gw_buf *b, const tcp_endpoint *e)
     m->e = *e;
     tcp_endpoint_str(e, m->s, sizeof m->s);
     m->n = strlen(m->s);
-    gw_buf_append_fast(b, m->s, m->n);
+    gw_buf_append(b, m->s, m->n);
 }
 
 void view_fmt_bytes(gw_buf *b, uint64_t n)
 {
     if (n < 1000) {
         gw_buf_put_u64(b, n);
-        gw_buf_append_fast(b, "B", 1);
+        gw_buf_append(b, "B", 1);
     } else if (n < 1000000) {
         double d = (double)n / 1e3;
         if (put_fixed(b, n, d, 100, 1, "kB", 2))
@@ -255,20 +255,20 @@ void view_fmt_text(gw_buf *b, const char *s, size_t n, size_t max)
         while (j < lim && !esc[(unsigned char)s[j]])
             j++;
         if (j > i)
-            gw_buf_append_fast(b, s + i, j - i);
+            gw_buf_append(b, s + i, j - i);
         if (j == lim)
             break;
         unsigned char c = (unsigned char)s[j];
         if (c == '\\') {
-            gw_buf_append_fast(b, "\\\\", 2);
+            gw_buf_append(b, "\\\\", 2);
         } else {
             char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-            gw_buf_append_fast(b, e, 4);
+            gw_buf_append(b, e, 4);
         }
         i = j + 1;
     }
     if (lim < n)
-        gw_buf_append_fast(b, "...", 3);
+        gw_buf_append(b, "...", 3);
 }
 
 static const view_colors no_colors = {"", "", "", "", "", "", "", "", ""};

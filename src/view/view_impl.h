@@ -44,9 +44,15 @@ void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n);
  * bytes already owned by the caller (grpc_call_take_data), or NULL to copy them. NULL when out
  * of memory. */
 view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, uint8_t *take);
+/* Messages whose bytes are shorter than this are rendered in place, not by a job: a job (three
+ * allocations, a queue entry, its own text) costs more than rendering a small body. */
+#define VIEW_JOB_MIN 1024
+/* Render message m of c in place into v->out (the body, as a job would). */
+void view_json_message_here(view *v, const grpc_call *c, const grpc_msg *m);
 /* The head of a --json=messages object up to the message body. */
 void view_json_message_head(view *v, const grpc_call *c, int from_client);
-/* A call object; jobs[i] (may be NULL) renders c->msgs[i]. */
+/* A call object; jobs[i] renders c->msgs[i], or when jobs or jobs[i] is NULL the record itself
+ * is rendered in place. */
 void view_json_call(view *v, const grpc_call *c, view_job **jobs);
 /* A JSON string, or null for NULL (view_json_string from view_pb.h does the escaping). */
 void view_json_cstr(gw_buf *b, const char *s);

@@ -61,11 +61,13 @@ static void json_endpoints(gw_buf *b, const grpc_call *c)
  * options, which stay put while jobs run (view_sync before changing schemas). */
 typedef struct msg_job {
     view_job j;             /* first */
-    grpc_msg m;             /* data -> owned or "", encoding -> enc */
+    grpc_msg m;             /* data -> owned or "", encoding -> enc or enc_short */
     uint8_t *owned;         /* the bytes: taken from the call (grpc_call_take_data) or copied */
-    char *enc;
+    char *enc;              /* a long encoding name, owned; short ones live in enc_short */
+    char enc_short[24];
     const pb_msgdef *type;  /* the method's message type, or NULL */
     int fields;             /* render "fields" (a decoded protobuf message) */
+    int had_method;         /* the call's method was known when the job was made */
     const view_opts *o;
 } msg_job;
 
@@ -120,6 +122,29 @@ static void message_free(view_job *vj)
     gw_free(x);
 }
 
+/* What a message's rendering needs besides its bytes: the type and whether to show fields. */
+static void msg_setup(view *v, const grpc_call *c, msg_job *x)
+{
+    x->o = &v->o;
+    x->had_method = c->method != NULL;
+    if (x->m.data) {
+        x->type = view_schema_type(v->o.schemas, c->method, x->m.from_client);
+        x->fields = x->m.decoded && !x->m.truncated && c->is_grpc &&
+                    !(c->kind && strcmp(c->kind, "grpc+json") == 0);
+    }
+    /* Base64 is 4/3 of the bytes, the fields about as much again. */
+    x->j.weight = 256 + x->m.data_len * 3;
+}
+
+void view_json_message_here(view *v, const grpc_call *c, const grpc_msg *m)
+{
+    msg_job x;
+    memset(&x, 0, sizeof x);
+    x.m = *m;
+    msg_setup(v, c, &x);
+    message_render(&x.j, &v->out);
+}
+
 view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, uint8_t *take)
 {
     msg_job *x = gw_calloc(1, sizeof *x); /* owned by its references: view_job_unref */
@@ -131,10 +156,13 @@ view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, 
     x->j.free = message_free;
     atomic_init(&x->j.refs, 1);
     atomic_init(&x->j.state, 0);
-    x->o = &v->o;
     x->m = *m;
-    x->enc = gw_strdup(m->encoding ? m->encoding : "identity");
-    x->m.encoding = x->enc ? x->enc : "identity";
+    const char *enc = m->encoding ? m->encoding : "identity";
+    size_t el = strlen(enc);
+    if (el < sizeof x->enc_short)
+        x->m.encoding = memcpy(x->enc_short, enc, el + 1);
+    else
+        x->m.encoding = (x->enc = gw_strdup(enc)) ? x->enc : "identity";
     if (take) {
         x->owned = take;
         x->m.data = take;
@@ -148,13 +176,7 @@ view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, 
     } else if (m->data) {
         x->m.data = (const uint8_t *)"";
     }
-    if (x->m.data) {
-        x->type = view_schema_type(v->o.schemas, c->method, m->from_client);
-        x->fields = m->decoded && !m->truncated && c->is_grpc &&
-                    !(c->kind && strcmp(c->kind, "grpc+json") == 0);
-    }
-    /* Base64 is 4/3 of the bytes, the fields about as much again. */
-    x->j.weight = 256 + x->m.data_len * 3;
+    msg_setup(v, c, x);
     return &x->j;
 }
 
@@ -198,13 +220,15 @@ static void messages_array(view *v, const grpc_call *c, int from_client, view_jo
             gw_buf_putc(b, ',');
         first = 0;
         gw_buf_putc(b, '{');
-        if (jobs[i]) {
-            view_put_job(v, jobs[i]);
+        msg_job *x = jobs ? (msg_job *)jobs[i] : NULL;
+        if (x && !x->had_method && c->method) {
+            /* Made (--json=messages) before the request headers named the method: the call
+             * shows what is known now, as a message rendered here would. */
+            view_json_message_here(v, c, &x->m);
+        } else if (x) {
+            view_put_job(v, &x->j);
         } else {
-            grpc_msg none = *m;
-            none.data = NULL; /* out of memory making its job */
-            msg_job x = {.m = none, .o = &v->o};
-            message_render(&x.j, b);
+            view_json_message_here(v, c, m); /* small, or its job could not be made */
         }
         gw_buf_putc(b, '}');
     }

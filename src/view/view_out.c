@@ -246,6 +246,22 @@ int view_out_text(view_out *q, gw_buf *b)
 {
     if (!b->len)
         return 0;
+    if (!q->bhead) {
+        /* Nothing of ours is waiting: when the worker has written everything too, this text is
+         * next in order and goes out from here, without a copy or a wake-up (traffic of small
+         * messages makes no jobs, and the worker would only copy text). The worker only gets
+         * work from us, so it stays idle while we write. */
+        pthread_mutex_lock(&q->mu);
+        int idle = !q->head && !q->busy;
+        pthread_mutex_unlock(&q->mu);
+        if (idle) {
+            int rc = atomic_load(&q->err) ? 0 : view_out_write(q->f, b->data, b->len);
+            if (rc)
+                atomic_store(&q->err, rc);
+            gw_buf_reset(b);
+            return 0;
+        }
+    }
     entry *e = gw_malloc(sizeof *e + b->len); /* owned by the queue until written */
     if (!e)
         return GW_ENOMEM;

@@ -33,7 +33,8 @@ typedef struct view_out view_out;
 /* threads > 1 starts the worker; otherwise everything happens on the caller's thread and `out`
  * is NULL. Returns 0 or GW_ENOMEM (when the thread can not start, out is NULL: one thread). */
 int view_out_new(view_out **out, FILE *f, int threads);
-/* Queue the bytes of b and empty it. */
+/* Queue the bytes of b and empty it (or write them at once when nothing is queued or being
+ * written: the order is the same). */
 int view_out_text(view_out *q, gw_buf *b);
 /* Queue one use of j (takes a reference). */
 int view_out_job(view_out *q, view_job *j);

@@ -120,58 +120,92 @@ static int simd_level(void)
 
 static const char hex_digits[] = "0123456789abcdef";
 
+/* The escaped string with its quotes into d, which has room for 6n+2 bytes (every byte may
+ * become \u00XX); returns the bytes written. Valid UTF-8 passes through, other bytes >= 0x80
+ * are written as \u00XX. */
+static size_t json_string_into(uint8_t *d, const uint8_t *p, size_t n, int level)
+{
+    uint8_t *o = d;
+    *o++ = '"';
+    size_t i = 0;
+    for (;;) {
+        /* Long text goes by 8, 16 or 32 bytes per step while nothing needs escaping; the
+         * screen stops exactly at the first byte that might. */
+        size_t run = gw_screen_at(GW_SCREEN_JSON, p + i, n - i, level);
+        if (run) {
+            memcpy(o, p + i, run);
+            o += run;
+            i += run;
+        }
+        if (i == n)
+            break;
+        uint8_t c = p[i];
+        if (c >= 0x80) {
+            size_t adv = utf8_len(p + i, n - i);
+            if (adv) {
+                memcpy(o, p + i, adv);
+                o += adv;
+                i += adv;
+                continue;
+            }
+        } else if (c == '"' || c == '\\') {
+            o[0] = '\\';
+            o[1] = c;
+            o += 2;
+            i++;
+            continue;
+        } else {
+            char e = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r'
+                   : c == '\t' ? 't' : 0;
+            if (e) {
+                o[0] = '\\';
+                o[1] = (uint8_t)e;
+                o += 2;
+                i++;
+                continue;
+            }
+        }
+        /* Other controls, DEL and bytes that are not UTF-8. */
+        memcpy(o, "\\u00", 4);
+        o[4] = (uint8_t)hex_digits[c >> 4];
+        o[5] = (uint8_t)hex_digits[c & 15];
+        o += 6;
+        i++;
+    }
+    *o++ = '"';
+    return (size_t)(o - d);
+}
+
+/* Strings up to this long are escaped straight into one reservation of the worst case. */
+#define JSON_DIRECT_MAX 4096
+
 int view_json_string(gw_buf *out, const char *s, size_t n)
 {
     const uint8_t *p = (const uint8_t *)s;
     int level = simd_level();
-    int rc = gw_buf_putc(out, '"');
-    size_t run = 0, i = 0;
-    while (i < n && !rc) {
-        /* Long text goes by 8, 16 or 32 bytes per step while nothing needs escaping; the
-         * screen stops exactly at the first byte that might. */
-        i += gw_screen_at(GW_SCREEN_JSON, p + i, n - i, level);
-        if (i == n)
-            break;
-        uint8_t c = p[i];
-        char esc[8];
-        size_t adv = 1, elen = 0;
-        if (c >= 0x80) {
-            adv = utf8_len(p + i, n - i);
-            if (!adv) { /* not UTF-8: the byte as \u00XX */
-                adv = 1;
-                elen = 6;
-            }
-        } else if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else {
-            elen = 2;
-            esc[0] = '\\';
-            switch (c) {
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            default: elen = 6; /* other controls and DEL */
-            }
+    if (n <= JSON_DIRECT_MAX) {
+        int rc = gw_buf_reserve(out, 6 * n + 2);
+        if (rc == 0) {
+            out->len += json_string_into(out->data + out->len, p, n, level);
+            return 0;
         }
-        if (elen == 6) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex_digits[c >> 4];
-            esc[5] = hex_digits[c & 15];
-        }
-        if (elen) {
-            rc = gw_buf_append(out, p + run, i - run);
-            if (!rc)
-                rc = gw_buf_append(out, esc, elen);
-            run = i + adv;
-        }
-        i += adv;
+        if (rc != GW_ECAP)
+            return rc;
+        /* Near the buffer's cap: the worst case may not fit where the string does. */
     }
-    if (!rc)
-        rc = gw_buf_append(out, p + run, n - run);
+    int rc = gw_buf_putc(out, '"');
+    size_t i = 0;
+    while (i < n && !rc) {
+        /* Pieces of at most JSON_DIRECT_MAX bytes that do not split a UTF-8 sequence (one is at
+         * most 4 bytes: backing up over 3 continuation bytes is enough). */
+        size_t end = n - i <= JSON_DIRECT_MAX ? n : i + JSON_DIRECT_MAX;
+        for (int k = 0; k < 3 && end < n && (p[end] & 0xc0) == 0x80; k++)
+            end--;
+        uint8_t tmp[6 * JSON_DIRECT_MAX + 2];
+        size_t k = json_string_into(tmp, p + i, end - i, level);
+        rc = gw_buf_append(out, tmp + 1, k - 2); /* without the piece's own quotes */
+        i = end;
+    }
     return rc ? rc : gw_buf_putc(out, '"');
 }
 
@@ -627,9 +661,15 @@ static int cmp_ref(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Integers past 2^53 are strings: JSON readers would round them (proto3 JSON mapping). */
 static int json_uint(gw_buf *o, uint64_t u)
 {
-    return gw_buf_printf(o, u <= JSON_SAFE_INT ? "%" PRIu64 : "\"%" PRIu64 "\"", u);
+    if (u <= JSON_SAFE_INT)
+        return gw_buf_put_u64(o, u);
+    int rc = gw_buf_putc(o, '"');
+    if (!rc)
+        rc = gw_buf_put_u64(o, u);
+    return rc ? rc : gw_buf_putc(o, '"');
 }
 
 static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth);
@@ -742,7 +782,13 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth)
         NEXT_FIELD(&nxt, more);
         int same_next = more && nxt.f.number == cur.f.number;
         if (!in_array) {
-            rc = gw_buf_printf(o, "%s\"%" PRIu32 "\":", first_key ? "" : ",", cur.f.number);
+            rc = first_key ? 0 : gw_buf_putc(o, ',');
+            if (!rc)
+                rc = gw_buf_putc(o, '"');
+            if (!rc)
+                rc = gw_buf_put_u64(o, cur.f.number);
+            if (!rc)
+                rc = put(o, "\":");
             first_key = 0;
             if (!rc && same_next) {
                 rc = gw_buf_putc(o, '[');

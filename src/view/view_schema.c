@@ -55,7 +55,7 @@ static int clamp_depth(const pb_opts *o)
     return d < 0 ? 0 : d > 200 ? 200 : d;
 }
 
-static void put(gw_buf *b, const char *s) { gw_buf_append_fast(b, s, strlen(s)); }
+static void put(gw_buf *b, const char *s) { gw_buf_append(b, s, strlen(s)); }
 
 /* 1: a byte JSON writes as itself (printable ASCII but '"' and '\\'); 0x80 and up: 0. */
 static const uint8_t json_plain[256] = {
@@ -82,7 +82,7 @@ static void json_str(gw_buf *b, const uint8_t *p, size_t n)
             t[0] = '"';
             memcpy(t + 1, p, n);
             t[n + 1] = '"';
-            gw_buf_append_fast(b, t, n + 2);
+            gw_buf_append(b, t, n + 2);
             return;
         }
     }
@@ -334,7 +334,7 @@ static int raw_rest(const msgv *mv, const uint8_t *p, gw_buf *scratch)
     /* Back to wire order (sorting put them last by order already). */
     for (size_t i = 0; i < k; i++) {
         const item *x = &mv->it[idx[i]];
-        if (gw_buf_append_fast(scratch, p + x->off, x->size)) {
+        if (gw_buf_append(scratch, p + x->off, x->size)) {
             gw_free(idx);
             return GW_ENOMEM;
         }
@@ -401,21 +401,21 @@ static void scalar(gw_buf *b, const pb_fdef *fd, uint64_t u, int mode)
     case PB_T_UINT32: case PB_T_FIXED32: gw_buf_put_u64(b, (uint32_t)u); break;
     case PB_T_INT64: case PB_T_SFIXED64: case PB_T_SINT64: case PB_T_UINT64: case PB_T_FIXED64:
         if (q)
-            gw_buf_putc_fast(b, '"');
+            gw_buf_putc(b, '"');
         if (fd->type == PB_T_UINT64 || fd->type == PB_T_FIXED64)
             gw_buf_put_u64(b, u);
         else
             gw_buf_put_i64(b, fd->type == PB_T_SINT64 ? zz64(u) : (int64_t)u);
         if (q)
-            gw_buf_putc_fast(b, '"');
+            gw_buf_putc(b, '"');
         break;
     case PB_T_BOOL: put(b, u ? "true" : "false"); break;
     case PB_T_ENUM: {
         const char *name = pb_enum_value_name(fd->en, (int32_t)(uint32_t)u);
         if (name && mode == 1) {
-            gw_buf_putc_fast(b, '"');
+            gw_buf_putc(b, '"');
             put(b, name);
-            gw_buf_putc_fast(b, '"');
+            gw_buf_putc(b, '"');
         } else if (name) {
             put(b, name);
         } else {
@@ -455,9 +455,9 @@ static void cescape(gw_buf *b, const uint8_t *p, size_t n)
             if (ch < 0x20 || ch >= 0x7f) {
                 char e[4] = {'\\', (char)('0' + (ch >> 6)), (char)('0' + (ch >> 3 & 7)),
                              (char)('0' + (ch & 7))};
-                gw_buf_append_fast(b, e, 4);
+                gw_buf_append(b, e, 4);
             } else
-                gw_buf_putc_fast(b, ch);
+                gw_buf_putc(b, ch);
         }
     }
 }
@@ -467,7 +467,7 @@ static void hexs(gw_buf *b, const uint8_t *p, size_t n, size_t max)
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n && (!max || i < max); i++) {
         char e[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
-        gw_buf_append_fast(b, e, 2);
+        gw_buf_append(b, e, 2);
     }
     if (max && n > max)
         put(b, "...");
@@ -485,7 +485,7 @@ static void j_key(gw_buf *b, const pb_fdef *fd)
         return;
     }
     json_str(b, (const uint8_t *)fd->json_name, strlen(fd->json_name));
-    gw_buf_putc_fast(b, ':');
+    gw_buf_putc(b, ':');
 }
 
 /* One value (a packed run gives several, comma separated). */
@@ -496,9 +496,9 @@ static void j_value(ctx *c, const item *x, int depth)
     switch (fd->type) {
     case PB_T_STRING: json_str(b, x->body, x->blen); return;
     case PB_T_BYTES:
-        gw_buf_putc_fast(b, '"');
+        gw_buf_putc(b, '"');
         view_base64(b, x->body, x->blen);
-        gw_buf_putc_fast(b, '"');
+        gw_buf_putc(b, '"');
         return;
     case PB_T_MESSAGE: case PB_T_GROUP: j_msg(c, fd->msg, x->body, x->blen, depth + 1); return;
     default: break;
@@ -509,7 +509,7 @@ static void j_value(ctx *c, const item *x, int depth)
         int bad, first = 1;
         while (packed_next(&pi, &u, &bad)) {
             if (!first)
-                gw_buf_putc_fast(b, ',');
+                gw_buf_putc(b, ',');
             first = 0;
             scalar(b, fd, u, 1);
         }
@@ -560,7 +560,7 @@ static void j_map(ctx *c, item *xs, size_t nx, int depth)
     sort_map(c, xs, nx, depth);
     const pb_msgdef *em = xs[0].fd->msg;
     const pb_fdef *kfd = pb_msg_field(em, 1), *vfd = pb_msg_field(em, 2);
-    gw_buf_putc_fast(b, '{');
+    gw_buf_putc(b, '{');
     for (size_t i = 0; i < nx; i++) {
         msgv ev;
         if (split(c, em, xs[i].body, xs[i].blen, depth + 1, &ev, 0))
@@ -575,9 +575,9 @@ static void j_map(ctx *c, item *xs, size_t nx, int depth)
                 v = &ev.it[j];
         }
         if (i)
-            gw_buf_putc_fast(b, ',');
+            gw_buf_putc(b, ',');
         j_map_key(c, k, kfd);
-        gw_buf_putc_fast(b, ':');
+        gw_buf_putc(b, ':');
         if (v)
             j_value(c, v, depth + 1);
         else if (vfd)
@@ -586,7 +586,7 @@ static void j_map(ctx *c, item *xs, size_t nx, int depth)
             put(b, "null");
         msgv_free(&ev);
     }
-    gw_buf_putc_fast(b, '}');
+    gw_buf_putc(b, '}');
 }
 
 /* The last known item with that number, for singular fields. */
@@ -649,14 +649,14 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
         return 1;
     }
     if (strcmp(n, "FieldMask") == 0) {
-        gw_buf_putc_fast(b, '"');
+        gw_buf_putc(b, '"');
         int first = 1;
         for (size_t i = 0; i < mv->n; i++) {
             const item *x = &mv->it[i];
             if (x->f.number != 1)
                 continue;
             if (!first)
-                gw_buf_putc_fast(b, ',');
+                gw_buf_putc(b, ',');
             first = 0;
             gw_buf tmp;
             gw_buf_init(&tmp, 0);
@@ -670,7 +670,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
                 if (up && ch >= 'a' && ch <= 'z')
                     ch = (char)(ch - 32);
                 up = 0;
-                gw_buf_putc_fast(&tmp, ch);
+                gw_buf_putc(&tmp, ch);
             }
             /* The JSON string is quoted once around the whole list: escape the inner part. */
             size_t at = b->len;
@@ -681,7 +681,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
             }
             gw_buf_free(&tmp);
         }
-        gw_buf_putc_fast(b, '"');
+        gw_buf_putc(b, '"');
         return 1;
     }
     if (strcmp(n + strlen(n) - 5, "Value") == 0 && strcmp(n, "Value") != 0 &&
@@ -719,15 +719,15 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
         return 1;
     }
     if (strcmp(n, "ListValue") == 0) {
-        gw_buf_putc_fast(b, '[');
+        gw_buf_putc(b, '[');
         int first = 1;
         for (size_t i = 0; i < mv->n; i++) {
             if (!first)
-                gw_buf_putc_fast(b, ',');
+                gw_buf_putc(b, ',');
             first = 0;
             j_value(c, &mv->it[i], depth);
         }
-        gw_buf_putc_fast(b, ']');
+        gw_buf_putc(b, ']');
         return 1;
     }
     if (strcmp(n, "Value") == 0) {
@@ -768,7 +768,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
             /* A regular message: its fields join the @type object. */
             if (b->len - at == 2) {
                 b->len = at;
-                gw_buf_putc_fast(b, '}');
+                gw_buf_putc(b, '}');
             } else {
                 b->data[at] = ',';
             }
@@ -776,11 +776,11 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
             /* A well-known type with a special form sits under "value". */
             gw_buf tail;
             gw_buf_init(&tail, 0);
-            gw_buf_append_fast(&tail, b->data + at, b->len - at);
+            gw_buf_append(&tail, b->data + at, b->len - at);
             b->len = at;
             put(b, ",\"value\":");
-            gw_buf_append_fast(b, tail.data, tail.len);
-            gw_buf_putc_fast(b, '}');
+            gw_buf_append(b, tail.data, tail.len);
+            gw_buf_putc(b, '}');
             gw_buf_free(&tail);
         }
         return 1;
@@ -800,7 +800,7 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         msgv_free(&mv);
         return;
     }
-    gw_buf_putc_fast(b, '{');
+    gw_buf_putc(b, '{');
     int first = 1;
     size_t i = 0;
     while (i < mv.n && is_known(&mv.it[i])) {
@@ -812,27 +812,27 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
             const item *x = &mv.it[j - 1];
             if (!implicit_zero(x)) {
                 if (!first)
-                    gw_buf_putc_fast(b, ',');
+                    gw_buf_putc(b, ',');
                 first = 0;
                 j_key(b, fd);
                 j_value(c, x, depth);
             }
         } else {
             if (!first)
-                gw_buf_putc_fast(b, ',');
+                gw_buf_putc(b, ',');
             first = 0;
             j_key(b, fd);
             if (fd->msg && fd->msg->map_entry) {
                 j_map(c, &mv.it[i], j - i, depth);
             } else {
-                gw_buf_putc_fast(b, '[');
+                gw_buf_putc(b, '[');
                 for (size_t k = i; k < j; k++) {
                     if (k > i && !(mv.it[k].f.wire_type == PB_WT_LEN && mv.it[k].blen == 0 &&
                                    packable(fd->type)))
-                        gw_buf_putc_fast(b, ',');
+                        gw_buf_putc(b, ',');
                     j_value(c, &mv.it[k], depth);
                 }
-                gw_buf_putc_fast(b, ']');
+                gw_buf_putc(b, ']');
             }
         }
         i = j;
@@ -868,15 +868,15 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
             first = 0;
         }
         if (any)
-            gw_buf_putc_fast(b, '}');
+            gw_buf_putc(b, '}');
     }
     if (mv.bad != NO_DAMAGE) {
         gw_buf_printf(b, "%s\"_error\":\"not a protobuf message from offset %zu\",\"_rest\":\"",
                       first ? "" : ",", mv.bad);
         view_base64(b, p + mv.bad, n - mv.bad);
-        gw_buf_putc_fast(b, '"');
+        gw_buf_putc(b, '"');
     }
-    gw_buf_putc_fast(b, '}');
+    gw_buf_putc(b, '}');
     msgv_free(&mv);
 }
 
@@ -932,7 +932,7 @@ static void t_item(ctx *c, const item *x, int indent, int depth)
             t_name(b, fd);
             put(b, ": ");
             scalar(b, fd, u, 0);
-            gw_buf_putc_fast(b, '\n');
+            gw_buf_putc(b, '\n');
         }
         return;
     }
@@ -940,7 +940,7 @@ static void t_item(ctx *c, const item *x, int indent, int depth)
     t_name(b, fd);
     put(b, ": ");
     scalar(b, fd, x->f.u, 0);
-    gw_buf_putc_fast(b, '\n');
+    gw_buf_putc(b, '\n');
 }
 
 /* protoc's text format prints map entries sorted by key (MapEntryMessageComparator). */
@@ -1067,9 +1067,9 @@ static void s_value(ctx *c, const item *x, int depth)
     switch (fd->type) {
     case PB_T_STRING: json_str(b, x->body, x->blen); return;
     case PB_T_BYTES:
-        gw_buf_putc_fast(b, '<');
+        gw_buf_putc(b, '<');
         hexs(b, x->body, x->blen, 32);
-        gw_buf_putc_fast(b, '>');
+        gw_buf_putc(b, '>');
         return;
     case PB_T_MESSAGE: case PB_T_GROUP: s_msg(c, fd->msg, x->body, x->blen, depth + 1); return;
     default: break;
@@ -1095,7 +1095,7 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     msgv mv;
     if (split(c, m, p, n, depth, &mv, 1))
         return;
-    gw_buf_putc_fast(b, '{');
+    gw_buf_putc(b, '{');
     int first = 1;
     size_t i = 0;
     while (i < mv.n && is_known(&mv.it[i]) && !s_full(c)) {
@@ -1115,13 +1115,13 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         if (fd->label != PB_L_REPEATED) {
             s_value(c, &mv.it[j - 1], depth);
         } else {
-            gw_buf_putc_fast(b, '[');
+            gw_buf_putc(b, '[');
             for (size_t k = i; k < j && !s_full(c); k++) {
                 if (k > i)
                     put(b, ", ");
                 s_value(c, &mv.it[k], depth);
             }
-            gw_buf_putc_fast(b, ']');
+            gw_buf_putc(b, ']');
         }
         i = j;
     }
@@ -1148,7 +1148,7 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     }
     if (mv.bad != NO_DAMAGE)
         gw_buf_printf(b, "%s<not protobuf from offset %zu>", first ? "" : ", ", mv.bad);
-    gw_buf_putc_fast(b, '}');
+    gw_buf_putc(b, '}');
     msgv_free(&mv);
 }
 
@@ -1190,8 +1190,8 @@ static void line(gw_buf *b, int level, const char *fmt, ...)
     if (k < 0)
         return;
     gw_buf_printf(b, "%*s", 4 * level, "");
-    gw_buf_append_fast(b, small, (size_t)k < sizeof small ? (size_t)k : sizeof small - 1);
-    gw_buf_putc_fast(b, '\n');
+    gw_buf_append(b, small, (size_t)k < sizeof small ? (size_t)k : sizeof small - 1);
+    gw_buf_putc(b, '\n');
 }
 
 static void tag_lines(gw_buf *b, int level, const uint8_t *tag, const pb_field *f)
@@ -1255,7 +1255,7 @@ static void tr_item(ctx *c, const uint8_t *base, const item *x, int level, int d
             size_t lim = x->blen > HEX_MAX ? HEX_MAX : x->blen;
             while (lim < x->blen && lim > 0 && (x->body[lim] & 0xc0) == 0x80)
                 lim--;
-            gw_buf_append_fast(b, x->body, lim);
+            gw_buf_append(b, x->body, lim);
             if (x->blen > lim)
                 put(b, "...");
         } else if (x->f.wire_type == PB_WT_LEN)
@@ -1271,7 +1271,7 @@ static void tr_item(ctx *c, const uint8_t *base, const item *x, int level, int d
         line(b, level + 1, "Value Length: %zu", x->blen);
         gw_buf_printf(b, "%*sValue: ", 4 * (level + 1), "");
         hexs(b, x->body, x->blen, HEX_MAX);
-        gw_buf_putc_fast(b, '\n');
+        gw_buf_putc(b, '\n');
     }
     if (fd->type == PB_T_MESSAGE || fd->type == PB_T_GROUP) {
         tr_msg(c, fd->msg, x->body, x->blen, level + 1, depth + 1);
@@ -1282,14 +1282,14 @@ static void tr_item(ctx *c, const uint8_t *base, const item *x, int level, int d
         while (packed_next(&pi, &u, &bad) && k++ < 32) {
             gw_buf_printf(b, "%*s%s: ", 4 * (level + 1), "", fd->name);
             scalar(b, fd, u, 0);
-            gw_buf_putc_fast(b, '\n');
+            gw_buf_putc(b, '\n');
         }
     } else if (fd->type == PB_T_BYTES) {
         /* the hex value line says it all */
     } else if (fd->type != PB_T_STRING) {
         gw_buf_printf(b, "%*s%s: ", 4 * (level + 1), "", fd->name);
         scalar(b, fd, x->f.u, 0);
-        gw_buf_putc_fast(b, '\n');
+        gw_buf_putc(b, '\n');
     }
 }
 

@@ -633,7 +633,39 @@ static void test_simd_differential(void)
         bad += simd_agree(big, n, n % 32);
         free(big);
     }
+    /* Strings past the direct limit (4096) go in pieces: sequences and stray continuation bytes
+     * at and around every piece boundary. */
+    static const char *const seams[] = {"\xf0\x9f\x98\x80", "\xe2\x82\xac", "\xc3\xa9",
+                                        "\x80\x80\x80\x80\x80", "\"\x01"};
+    for (size_t n = 4090; n <= 8200; n += n < 4110 ? 1 : 4087) {
+        uint8_t *big = malloc(n);
+        for (size_t sm = 0; sm < sizeof seams / sizeof seams[0]; sm++)
+            for (size_t at = 4088; at <= 4097 && at < n; at++) {
+                memset(big, 'z', n);
+                size_t sl = strlen(seams[sm]);
+                if (at + sl <= n)
+                    memcpy(big + at, seams[sm], sl);
+                bad += simd_agree(big, n, at % 32);
+            }
+        free(big);
+    }
     GW_CHECK_INT(bad, 0);
+
+    /* A capped buffer where the string fits but its worst case does not: same bytes. */
+    uint8_t txt[300];
+    for (size_t i = 0; i < sizeof txt; i++)
+        txt[i] = i % 7 ? (uint8_t)('a' + i % 26) : (uint8_t)"\"\xc3\xa9\n"[i % 4];
+    gw_buf want, capped;
+    gw_buf_init(&want, 0);
+    json_string_ref(&want, txt, sizeof txt);
+    gw_buf_init(&capped, want.len);
+    GW_CHECK_INT(view_json_string(&capped, (const char *)txt, sizeof txt), 0);
+    GW_CHECK_MEM(capped.data, capped.len, want.data, want.len);
+    gw_buf_free(&capped);
+    gw_buf_init(&capped, want.len - 1);
+    GW_CHECK_INT(view_json_string(&capped, (const char *)txt, sizeof txt), GW_ECAP);
+    gw_buf_free(&capped);
+    gw_buf_free(&want);
 }
 
 /* Buffer caps and allocation failures come back as errors. */
