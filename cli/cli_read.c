@@ -409,6 +409,7 @@ int cli_read_main(int argc, char **argv, int live)
         dopts.grpc.keep = GRPC_KEEP_NONE;
     else if (!vo.json && kind == VIEW_CALLS)
         dopts.grpc.keep = GRPC_KEEP_FIRST;
+    dopts.grpc.no_header_lists = !(vo.json && kind == VIEW_CALLS); /* only JSON calls list them */
 
     char msg[512];
     cap_source *src = NULL;

@@ -63,6 +63,7 @@ typedef struct call_st {
     uint8_t normal_end;
     int64_t rst_ts;      /* when RST_STREAM came; the call lingers for frames in flight */
     uint8_t web_text;
+    uint8_t web;      /* kind is "grpc-web": trailers come in the body */
     uint8_t raw_resp; /* the response is not gRPC-framed (error status, other content-type) */
     size_t header_bytes;
     size_t retained;
@@ -118,6 +119,7 @@ typedef struct msg_ctx {
 
 void grpc_opts_default(grpc_opts *o)
 {
+    memset(o, 0, sizeof *o);
     o->max_message = 16u << 20;
     o->max_decompressed = 16u << 20;
     o->max_ratio = 1000;
@@ -138,10 +140,17 @@ static void anomaly(call_st *cs, const char *what)
 
 /* ---- header fields ---- */
 
+/* Case-blind equality of n bytes with a lowercase literal; HTTP/2 sends lowercase, so an exact
+ * match settles nearly every call. */
+static int ci_eq(const char *s, const char *lit, size_t n)
+{
+    return memcmp(s, lit, n) == 0 || strncasecmp(s, lit, n) == 0;
+}
+
 static int name_is(const hpack_field *f, const char *name)
 {
     size_t n = strlen(name);
-    return !f->unknown_name && f->name_len == n && strncasecmp(f->name, name, n) == 0;
+    return !f->unknown_name && f->name_len == n && ci_eq(f->name, name, n);
 }
 
 static const hpack_field *find_field(const h2_frame_rec *fr, const char *name)
@@ -159,7 +168,7 @@ static int name_eq(const hpack_field *f, const char *lit, size_t n)
 {
     /* HTTP/2 names are lowercase; the case-blind compare only runs for a near miss. */
     return ((unsigned char)f->name[0] | 0x20) == (unsigned char)lit[0] &&
-           (memcmp(f->name, lit, n) == 0 || strncasecmp(f->name, lit, n) == 0);
+           ci_eq(f->name, lit, n);
 }
 
 static void classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
@@ -262,6 +271,10 @@ static void copy_block(call_st *cs, const h2_frame_rec *fr, grpc_kv **out, size_
         anomaly(cs, "header fields over max_header_bytes were not kept");
     *out = NULL;
     *nout = 0;
+    if (cs->g->o.no_header_lists) {
+        cs->header_bytes += total;
+        return;
+    }
     if (n == 0)
         return;
     grpc_kv *kv = arena_alloc(cs, n * sizeof *kv + total);
@@ -317,12 +330,12 @@ static const char *kind_of(const char *ct, size_t ctlen, int *web_text)
         n--;
     const char *pre = "application/grpc";
     size_t pl = strlen(pre);
-    if (n < pl || strncasecmp(ct, pre, pl) != 0)
+    if (n < pl || !ci_eq(ct, pre, pl))
         return NULL;
     const char *rest = ct + pl;
     size_t rl = n - pl;
-#define REST_IS(s) (rl == strlen(s) && strncasecmp(rest, s, rl) == 0)
-#define REST_STARTS(s) (rl >= strlen(s) && strncasecmp(rest, s, strlen(s)) == 0)
+#define REST_IS(s) (rl == strlen(s) && ci_eq(rest, s, rl))
+#define REST_STARTS(s) (rl >= strlen(s) && ci_eq(rest, s, strlen(s)))
     if (rl == 0)
         return "grpc";
     if (REST_IS("+proto"))
@@ -350,6 +363,7 @@ static void set_kind(call_st *cs, const char *ct, size_t ctlen)
     cs->c.is_grpc = k != NULL;
     cs->c.kind = k ? k : "http";
     cs->web_text = (uint8_t)web_text;
+    cs->web = k && strcmp(k, "grpc-web") == 0;
 }
 
 static int parse_status(const char *s, size_t n)
@@ -368,7 +382,7 @@ static int parse_status(const char *s, size_t n)
 /* grpc-status, grpc-message, grpc-status-details-bin from a trailers (or Trailers-Only) block. */
 static void take_trailer_field(call_st *cs, const char *name, size_t nlen, const char *v, size_t vlen)
 {
-#define IS(s) (nlen == strlen(s) && strncasecmp(name, s, nlen) == 0)
+#define IS(s) (nlen == strlen(s) && ci_eq(name, s, nlen))
     if (IS("grpc-status")) {
         if (cs->c.grpc_status >= 0)
             return;
@@ -745,7 +759,7 @@ static void web_trailers(call_st *cs, const uint8_t *p, size_t n)
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
             size_t nlen = (size_t)(colon - s);
-            if (nlen == 11 && strncasecmp(s, "grpc-status", 11) == 0)
+            if (nlen == 11 && ci_eq(s, "grpc-status", 11))
                 has_status = 1;
             take_trailer_field(cs, s, nlen, v, (size_t)(ve - v));
         }
@@ -762,7 +776,7 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
     grpc_conn *g = cs->g;
     grpc_call *c = &cs->c;
     int d = x->d;
-    if (c->kind && strcmp(c->kind, "grpc-web") == 0 && (cs->df[d].hdr[0] & 0x80) && d == RESP &&
+    if (cs->web && (cs->df[d].hdr[0] & 0x80) && d == RESP &&
         !fm->truncated && !fm->compressed) {
         web_trailers(cs, fm->body, fm->body_len);
         cs->msg_first_pkt[d] = x->next_first_pkt;
@@ -795,7 +809,7 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
         if (!m.why)
             m.why = "message cut short";
     } else if (fm->compressed) {
-        if (!enc || strcasecmp(enc, "identity") == 0) {
+        if (!enc || (strlen(enc) == 8 && ci_eq(enc, "identity", 8))) {
             anomaly(cs, "compressed flag without grpc-encoding");
             m.why = "compressed flag set without grpc-encoding";
         } else {
@@ -1050,7 +1064,7 @@ static void on_data(grpc_conn *g, const h2_frame_rec *fr, int fc)
         if (d == RESP && !cs->ended[RESP])
             cs->resp_end_by_data = 1;
         if (d == RESP && cs->c.is_grpc && !cs->raw_resp && !cs->trailers_seen &&
-            !cs->c.trailers_only && strcmp(cs->c.kind, "grpc-web") != 0)
+            !cs->c.trailers_only && !cs->web)
             anomaly(cs, "response ended without trailers");
         end_dir(cs, d, fr->ts_ns, fr->last_pkt);
     }

@@ -19,6 +19,9 @@ typedef struct grpc_opts {
     unsigned max_streams;      /* open calls per connection (default 1024) */
     size_t max_header_bytes;   /* stored header names+values per call (default 64 KiB) */
     int keep;                  /* enum grpc_keep: which message bodies the views need */
+    int no_header_lists;       /* the views show no header lists: req_headers, resp_headers and
+                                  trailers stay empty (the fields are still read, and counted
+                                  against max_header_bytes) */
 } grpc_opts;
 
 /* Message bodies are buffered, decompressed and handed out only as far as the views need them;

@@ -1039,6 +1039,35 @@ static void test_arena(void)
     grpc_conn_del(g);
 }
 
+/* no_header_lists: nothing listed, everything else read and counted as before. */
+static void test_no_header_lists(void)
+{
+    grpc_opts o;
+    grpc_opts_default(&o);
+    o.no_header_lists = 1;
+    grpc_conn *g = conn_new(&o);
+    run_seed(g, 0);
+    const ended *e = &E[0];
+    GW_CHECK_INT(n_end, 1);
+    GW_CHECK_INT(e->n_req_headers, 0);
+    GW_CHECK_INT(e->n_resp_headers, 0);
+    GW_CHECK_INT(e->n_trailers, 0);
+    GW_CHECK_STR(e->hdrs, "");
+    GW_CHECK_STR(e->method, "/helloworld.Greeter/SayHello");
+    GW_CHECK_STR(e->authority, "localhost:50051");
+    GW_CHECK_INT(e->timeout_ns, 999250000);
+    GW_CHECK_INT(e->grpc_status, 0);
+    GW_CHECK_INT(e->complete, 1);
+    GW_CHECK_INT(e->n_anom, 0);
+    grpc_conn_del(g);
+    o.max_header_bytes = 100;
+    g = conn_new(&o);
+    run_seed(g, 0);
+    GW_CHECK(has_anom(&E[0], "header fields over max_header_bytes were not kept"));
+    GW_CHECK_STR(E[0].method, "/helloworld.Greeter/SayHello");
+    grpc_conn_del(g);
+}
+
 /* Fail each allocation in turn through the seed call: no crash, no leak. */
 static void test_failmalloc(void)
 {
@@ -1079,6 +1108,7 @@ int main(void)
     test_anomalies();
     test_helpers();
     test_arena();
+    test_no_header_lists();
     test_failmalloc();
     GW_TEST_END();
 }
