@@ -17,8 +17,32 @@ void view_json_cstr(gw_buf *b, const char *s)
         VIEW_PUT(b, "null");
 }
 
+/* Header lists longer than this (escaped, worst case) are written piece by piece. */
+#define KV_DIRECT_MAX (256u << 10)
+
 void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
 {
+    /* The common case in one reservation: [["name","value"],...] is 8 bytes per pair around
+     * the escaped strings (each at most 6 bytes per byte). */
+    size_t need = 2;
+    for (size_t i = 0; i < n && need <= KV_DIRECT_MAX; i++)
+        need += 8 + 6 * (kv[i].name_len + kv[i].value_len);
+    if (need <= KV_DIRECT_MAX && gw_buf_reserve(b, need) == 0) {
+        uint8_t *d = b->data + b->len, *o = d;
+        *o++ = '[';
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                *o++ = ',';
+            *o++ = '[';
+            o += view_json_string_into(o, kv[i].name, kv[i].name_len);
+            *o++ = ',';
+            o += view_json_string_into(o, kv[i].value, kv[i].value_len);
+            *o++ = ']';
+        }
+        *o++ = ']';
+        b->len += (size_t)(o - d);
+        return;
+    }
     gw_buf_putc(b, '[');
     for (size_t i = 0; i < n; i++) {
         if (i)

@@ -71,6 +71,8 @@ int view_base64(gw_buf *out, const uint8_t *p, size_t n);
  * sequence becomes \u00XX (its byte value, so the reader can still see it; the Latin-1 reading);
  * '"', '\' and controls are escaped (\n \r \t \b \f, else \u00XX); DEL becomes \u007f. */
 int view_json_string(gw_buf *out, const char *s, size_t n);
+/* The same into d, which has room for the worst case, 6n+2 bytes; returns the bytes written. */
+size_t view_json_string_into(uint8_t *d, const char *s, size_t n);
 
 /* For tests: which code the byte loops of view_base64 and view_json_string use. 0: the best this
  * CPU runs (the default), 1: the portable scalar code, 2: SSE2 at most (no AVX2). The output is
