@@ -60,6 +60,20 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
         ns += 1000000000;
         sec--;
     }
+    /* Records come in time order: most times share their second with the one before. Per
+     * thread (the writer thread formats message times too). */
+    static _Thread_local int64_t last_sec = INT64_MIN;
+    static _Thread_local char last[20]; /* "YYYY-MM-DDTHH:MM:SS." */
+    if (sec == last_sec) {
+        char t[27];
+        memcpy(t, last, 20);
+        unsigned us = (unsigned)(ns / 1000);
+        for (int i = 5; i >= 0; i--, us /= 10)
+            t[20 + i] = (char)('0' + us % 10);
+        t[26] = 'Z';
+        gw_buf_append(b, t, 27);
+        return;
+    }
     int64_t days = sec / 86400, sod = sec % 86400;
     if (sod < 0) {
         sod += 86400;
@@ -88,6 +102,8 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
     for (int i = 5; i >= 0; i--, us /= 10)
         o[i] = (char)('0' + us % 10);
     o[6] = 'Z';
+    memcpy(last, t, 20);
+    last_sec = sec;
     gw_buf_append(b, t, (size_t)(o + 7 - t));
 }
 

@@ -65,6 +65,14 @@ static void test_rfc3339(void)
         bad |= !same_rfc3339(i & 1 ? -ts : ts);
     }
     GW_CHECK(!bad);
+    /* Runs of times in one second (the remembered prefix), across second, day and year
+     * boundaries and before 1970, and back to an earlier second. */
+    static const int64_t starts[] = {1700000000009228000, 946684799000000000, -1500000000,
+                                     1700000000009228000};
+    for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++)
+        for (int64_t i = 0; i < 5000; i++)
+            bad |= !same_rfc3339(starts[k] + i * 1234567);
+    GW_CHECK(!bad);
 }
 
 static void test_integers(void)
