@@ -2,13 +2,15 @@
 # --json with a writer thread prints exactly what one thread prints: the same bytes in the same
 # order for the call log and --json=messages on a generated capture (bench/gencap: thousands of
 # calls, streaming, gzip, 1 MB messages), also with selection and -c; a reader that goes away
-# (head) ends the run without a hang.
+# (head) ends the run without a hang. Also on small unary calls (gencap -p small).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 GW_BIN=${GW_BIN:-build/grpcwire}
 GW_BUILD=${GW_BUILD:-build}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$GW_BUILD/gw-gencap" -s 5 -n $((12 << 20)) -o "$tmp/c.pcap" || exit 1
+# Small unary calls: no message jobs, text written straight out while the writer is idle.
+"$GW_BUILD/gw-gencap" -p small -s 3 -n $((4 << 20)) -o "$tmp/s.pcap" || exit 1
 pass=0 fail=0
 check() { # NAME: compares $tmp/1 and $tmp/2
   if [ -s "$tmp/1" ] && cmp -s "$tmp/1" "$tmp/2"; then
@@ -24,6 +26,13 @@ for args in "--json" "--json=messages" "--json --conn 3" "--json=messages -c 7" 
   # shellcheck disable=SC2086
   "$GW_BIN" read $args --threads 2 "$tmp/c.pcap" >"$tmp/2" 2>/dev/null
   check "read $args"
+done
+for args in "--json" "--json=messages"; do
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 1 "$tmp/s.pcap" >"$tmp/1" 2>/dev/null
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 2 "$tmp/s.pcap" >"$tmp/2" 2>/dev/null
+  check "read $args (small calls)"
 done
 # The output is NDJSON throughout: every line parses, and messages precede their call.
 "$GW_BIN" read --json=messages --threads 2 "$tmp/c.pcap" >"$tmp/2" 2>/dev/null
