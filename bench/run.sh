@@ -49,29 +49,37 @@ count() { "$gw" read --stats --json "$1" | python3 -c 'import json,sys
 for l in sys.stdin:
     o=json.loads(l)
     if o["type"]=="capture_stats": print(o["packets"], o["calls"])'; }
+# views: every view on $cap, beside cat and libpcap's own read
+views() {
+  measure "cat" "$cap" cat "$cap"
+  mbs libpcap "libpcap read (tcpdump -r -w)" "$cap" tcpdump -r "$cap" -w /dev/null
+  mbs calls "grpcwire read (call log)" "$cap" "$gw" read "$cap"
+  mbs json "grpcwire read --json" "$cap" "$gw" read --json "$cap"
+  mbs messages "grpcwire read --json=messages" "$cap" "$gw" read --json=messages "$cap"
+  measure "grpcwire read --json, one thread" "$cap" "$gw" read --json --threads 1 "$cap"
+  measure "grpcwire read --json=messages, 1 thr" "$cap" "$gw" read --json=messages --threads 1 "$cap"
+  mbs stats "grpcwire read --stats" "$cap" "$gw" read --stats "$cap"
+  measure "grpcwire read --frames" "$cap" "$gw" read --frames "$cap"
+}
+# on_slice: tshark, and our views for comparison, on $slice (tshark would take minutes on $cap)
+on_slice() {
+  if command -v tshark >/dev/null; then
+    measure "tshark full dissection" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -V
+    mbs tshark "tshark -Y grpc -e grpc.message_length" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -Y grpc -T fields -e grpc.message_length
+  fi
+  measure "grpcwire read (call log), slice" "$slice" "$gw" read "$slice"
+  measure "grpcwire read --json, slice" "$slice" "$gw" read --json "$slice"
+  measure "grpcwire read -V, slice" "$slice" "$gw" read -V "$slice"
+}
 read -r pkts calls < <(count "$cap")
 echo "capture: $cap ($(($(stat -c %s "$cap") >> 20)) MiB, $pkts packets, $calls calls)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo
-measure "cat" "$cap" cat "$cap"
-mbs libpcap "libpcap read (tcpdump -r -w)" "$cap" tcpdump -r "$cap" -w /dev/null
-mbs calls "grpcwire read (call log)" "$cap" "$gw" read "$cap"
-mbs json "grpcwire read --json" "$cap" "$gw" read --json "$cap"
-mbs messages "grpcwire read --json=messages" "$cap" "$gw" read --json=messages "$cap"
-measure "grpcwire read --json, one thread" "$cap" "$gw" read --json --threads 1 "$cap"
-measure "grpcwire read --json=messages, 1 thr" "$cap" "$gw" read --json=messages --threads 1 "$cap"
-mbs stats "grpcwire read --stats" "$cap" "$gw" read --stats "$cap"
-measure "grpcwire read --frames" "$cap" "$gw" read --frames "$cap"
+views
 echo
 read -r pkts calls < <(count "$slice")
 echo "slice for tshark: $slice ($(($(stat -c %s "$slice") >> 20)) MiB, $pkts packets, $calls calls)"
-if command -v tshark >/dev/null; then
-  measure "tshark full dissection" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -V
-  mbs tshark "tshark -Y grpc -e grpc.message_length" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -Y grpc -T fields -e grpc.message_length
-fi
-measure "grpcwire read (call log), slice" "$slice" "$gw" read "$slice"
-measure "grpcwire read --json, slice" "$slice" "$gw" read --json "$slice"
-measure "grpcwire read -V, slice" "$slice" "$gw" read -V "$slice"
+on_slice
 # ratios CALLS JSON MESSAGES STATS LIBPCAP TSHARK: the MB/s ratios against tshark and libpcap
 ratios() {
 python3 - "$@" <<'PY'
@@ -99,25 +107,11 @@ echo "== small unary calls: gencap -p small (grpc-go/grpcio framing, tens to hun
 read -r pkts calls < <(count "$cap")
 echo "capture: $cap ($(shape "$cap"))"
 echo
-measure "cat" "$cap" cat "$cap"
-mbs libpcap "libpcap read (tcpdump -r -w)" "$cap" tcpdump -r "$cap" -w /dev/null
-mbs calls "grpcwire read (call log)" "$cap" "$gw" read "$cap"
-mbs json "grpcwire read --json" "$cap" "$gw" read --json "$cap"
-mbs messages "grpcwire read --json=messages" "$cap" "$gw" read --json=messages "$cap"
-measure "grpcwire read --json, one thread" "$cap" "$gw" read --json --threads 1 "$cap"
-measure "grpcwire read --json=messages, 1 thr" "$cap" "$gw" read --json=messages --threads 1 "$cap"
-mbs stats "grpcwire read --stats" "$cap" "$gw" read --stats "$cap"
-measure "grpcwire read --frames" "$cap" "$gw" read --frames "$cap"
+views
 echo
 read -r pkts calls < <(count "$slice")
 echo "small slice for tshark: $slice ($(shape "$slice"))"
-if command -v tshark >/dev/null; then
-  measure "tshark full dissection" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -V
-  mbs tshark "tshark -Y grpc -e grpc.message_length" "$slice" tshark -r "$slice" -d tcp.port==50051,http2 -Y grpc -T fields -e grpc.message_length
-fi
-measure "grpcwire read (call log), slice" "$slice" "$gw" read "$slice"
-measure "grpcwire read --json, slice" "$slice" "$gw" read --json "$slice"
-measure "grpcwire read -V, slice" "$slice" "$gw" read -V "$slice"
+on_slice
 echo
 echo "small calls:"
 ratios "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}"
