@@ -53,6 +53,14 @@ static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+/* The six digits of the microseconds in ns (0..999999999). */
+static void micros(char *o, int64_t ns)
+{
+    unsigned us = (unsigned)(ns / 1000);
+    for (int i = 5; i >= 0; i--, us /= 10)
+        o[i] = (char)('0' + us % 10);
+}
+
 void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
 {
     int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
@@ -67,9 +75,7 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
     if (sec == last_sec) {
         char t[27];
         memcpy(t, last, 20);
-        unsigned us = (unsigned)(ns / 1000);
-        for (int i = 5; i >= 0; i--, us /= 10)
-            t[20 + i] = (char)('0' + us % 10);
+        micros(t + 20, ns);
         t[26] = 'Z';
         gw_buf_append(b, t, 27);
         return;
@@ -98,9 +104,7 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
     o = two(o, (unsigned)(sod / 3600), ':');
     o = two(o, (unsigned)(sod / 60 % 60), ':');
     o = two(o, (unsigned)(sod % 60), '.');
-    unsigned us = (unsigned)(ns / 1000);
-    for (int i = 5; i >= 0; i--, us /= 10)
-        o[i] = (char)('0' + us % 10);
+    micros(o, ns);
     o[6] = 'Z';
     memcpy(last, t, 20);
     last_sec = sec;
@@ -122,9 +126,7 @@ void view_fmt_clock(gw_buf *b, int64_t ts_ns)
     o = two(o, (unsigned)(sod / 3600), ':');
     o = two(o, (unsigned)(sod / 60 % 60), ':');
     o = two(o, (unsigned)(sod % 60), '.');
-    unsigned us = (unsigned)(ns / 1000);
-    for (int i = 5; i >= 0; i--, us /= 10)
-        o[i] = (char)('0' + us % 10);
+    micros(o, ns);
     gw_buf_append(b, t, sizeof t);
 }
 
