@@ -114,6 +114,37 @@ bad:
     return GW_EPARSE;
 }
 
+ptrdiff_t pb_field_parse_whole(const uint8_t *p, size_t n, int max_depth, pb_field *f)
+{
+    /* Most fields have a one-byte tag (numbers 1..15) and a one-byte value or length. */
+    if (n >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
+        uint8_t wt = p[0] & 7;
+        if (wt == PB_WT_VARINT || (wt == PB_WT_LEN && p[1] <= n - 2)) {
+            f->number = p[0] >> 3;
+            f->wire_type = wt;
+            f->u = p[1];
+            f->bytes = wt == PB_WT_LEN ? p + 2 : NULL;
+            f->offset = 0;
+            f->size = wt == PB_WT_LEN ? 2 + (size_t)p[1] : 2;
+            return (ptrdiff_t)f->size;
+        }
+    }
+    ptrdiff_t r = pb_field_parse(p, n, f);
+    if (r < 0 || f->wire_type == PB_WT_EGROUP)
+        return GW_EPARSE;
+    if (f->wire_type == PB_WT_SGROUP) {
+        size_t e, ce;
+        int d = clamp_depth(max_depth);
+        if (d < 1 || scan(p, n, (size_t)r, f->number, d - 1, &e, &ce) < 0)
+            return GW_EPARSE;
+        f->bytes = p + r;
+        f->u = ce - (size_t)r;
+        f->size = e;
+        return (ptrdiff_t)e;
+    }
+    return r;
+}
+
 int pb_is_message(const uint8_t *p, size_t n, int max_depth)
 {
     size_t e, ce;
@@ -122,7 +153,7 @@ int pb_is_message(const uint8_t *p, size_t n, int max_depth)
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF) whose characters are all
  * printable: no C0 controls except \t \n \r, no DEL, no C1 controls. */
-static int printable_utf8(const uint8_t *s, size_t n)
+int pb_printable_utf8(const uint8_t *s, size_t n)
 {
     int level = gw_simd_best();
     size_t i = 0;
@@ -150,7 +181,7 @@ static int printable_utf8(const uint8_t *s, size_t n)
 /* Packed varints: the bytes split exactly into more than one varint, each minimally encoded (no
  * trailing 0x00 continuation byte). Encoders never emit padded varints, so this rejects some
  * random binary and keeps the list reading lossless. */
-static int packed_varints(const uint8_t *p, size_t n)
+int pb_packed_varints(const uint8_t *p, size_t n)
 {
     gw_cur c = gw_cur_make(p, n);
     size_t count = 0;
@@ -233,13 +264,13 @@ static void classify_len(const walker *w, const pb_field *f, int depth, pb_value
     if (n == 0) {
         v->kind = PB_KIND_STRING;
         v->ambiguous = 1;
-    } else if (printable_utf8(b, n)) {
+    } else if (pb_printable_utf8(b, n)) {
         v->kind = PB_KIND_STRING;
         v->ambiguous = msg;
     } else if (msg) {
         v->kind = PB_KIND_MESSAGE;
         v->ambiguous = all_varint_fields(b, n);
-    } else if (depth + 1 <= w->max_depth && packed_varints(b, n)) {
+    } else if (depth + 1 <= w->max_depth && pb_packed_varints(b, n)) {
         v->kind = PB_KIND_PACKED;
         v->ambiguous = 1;
     } else {

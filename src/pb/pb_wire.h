@@ -96,6 +96,20 @@ void pb_opts_default(pb_opts *o);
  * GW_EPARSE, *bad_offset is the start of the first top-level field that could not be walked
  * (for a damaged group: its start tag): everything before it was visited, nothing after. */
 
+/* Pieces of pb_walk_raw for renderers that classify fields themselves (the JSON view), so they
+ * need not walk with a visitor. Each gives exactly what the walk would decide.
+ * pb_field_parse_whole: one field as the walk takes it at the top level with that max_depth:
+ *   like pb_field_parse, but a start-group tag takes its whole group (it needs max_depth >= 1,
+ *   its inner groups nest within max_depth - 1, and it must close with the matching end tag):
+ *   bytes/u are the group's contents and size runs through the end tag. A stray end-group tag,
+ *   or a group that does not close, is GW_EPARSE. offset is 0.
+ * pb_printable_utf8: 1 when a LEN field of these bytes reads as STRING (strict UTF-8, no control
+ *   characters but \t \n \r, no DEL, no C1); n == 0 counts.
+ * pb_packed_varints: 1 when the bytes split into more than one minimally encoded varint. */
+ptrdiff_t pb_field_parse_whole(const uint8_t *p, size_t n, int max_depth, pb_field *f);
+int pb_printable_utf8(const uint8_t *p, size_t n);
+int pb_packed_varints(const uint8_t *p, size_t n);
+
 /* 1 if p..n parses completely as a sequence of fields (with nested groups balanced). */
 int pb_is_message(const uint8_t *p, size_t n, int max_depth);
 /* Walk a message without a schema. Returns 0, 1 if the visitor stopped, or GW_EPARSE when the

@@ -1,6 +1,6 @@
-/* view_pb: schemaless protobuf renderers (text, short, JSON, tree) over pb_walk_raw. The
- * guessing lives in pb_wire; this file only formats. Buffer errors stop the walk (visitor
- * returns nonzero) and are returned as they are. */
+/* view_pb: schemaless protobuf renderers (text, short, JSON, tree) over pb_walk_raw (JSON over
+ * its pieces: pb_field_parse_whole and the classifiers). The guessing lives in pb_wire; this file
+ * only formats. Buffer errors stop the walk (visitor returns nonzero) and are returned as is. */
 #include "view/view_pb.h"
 
 #include <inttypes.h>
@@ -620,38 +620,23 @@ int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
 
 /* ---- JSON ---- */
 
-/* One field as the walk classifies it, captured by stopping the walk at its first event. */
-typedef struct probe {
-    pb_field f;
-    pb_value v; /* v.f is not kept valid; use f */
-    int got;
-} probe;
-
-static int probe_cb(void *u, const pb_value *v)
-{
-    probe *pr = u;
-    pr->f = *v->f;
-    pr->v = *v;
-    pr->got = 1;
-    return 1;
-}
-
-/* Classify the first field of p[0..n) with `budget` levels of nesting left. Returns its size
- * (for a group: through the end tag) or GW_EPARSE. Only that field is looked at: the walk stops
- * at its first event, so a nested message is never walked here. */
-static ptrdiff_t probe_field(const uint8_t *p, size_t n, int budget, probe *pr)
-{
-    pb_opts o = {budget};
-    pb_visitor vis = {pr, probe_cb, probe_cb, NULL};
-    pr->got = 0;
-    (void)pb_walk_raw(p, n, &o, &vis, NULL);
-    return pr->got ? (ptrdiff_t)pr->f.size : GW_EPARSE;
-}
+/* The JSON view makes pb_walk_raw's decisions itself, a field at a time, without a visitor:
+ * fields are taken whole by pb_field_parse_whole and a length-delimited field is classified only
+ * when it is printed. JSON needs the kind, never the ambiguity, so the cheap checks go first: a
+ * printable string is a string without asking whether it also parses as a message (the walk's
+ * precedence gives the same kind), and "does it parse as a message" is the first pass of
+ * printing it as one. */
 
 typedef struct json_ctx {
     gw_buf *out;
     int max_depth;
 } json_ctx;
+
+/* Messages with at most this many fields keep them from the first pass to the second (sorted in
+ * place when out of order): no second parse, no allocation. Small: the renderer recurses. */
+#define JSON_INLINE 8
+/* json_message with `whole`: the bytes are not a message, nothing was written. */
+#define JSON_NOT_MESSAGE 1
 
 typedef struct field_ref {
     uint32_t number;
@@ -666,63 +651,179 @@ static int cmp_ref(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/* Decimal digits of u, right-aligned in tmp[20]; returns where they start. Two digits per step
+ * (32-bit divisions once the value fits): field numbers and small values are the common case. */
+static size_t dec_digits(char tmp[20], uint64_t u)
+{
+    static const char two[] = "0001020304050607080910111213141516171819"
+                              "2021222324252627282930313233343536373839"
+                              "4041424344454647484950515253545556575859"
+                              "6061626364656667686970717273747576777879"
+                              "8081828384858687888990919293949596979899";
+    size_t i = 20;
+    while (u > 0xffffffffu) {
+        uint64_t q = u / 100;
+        i -= 2;
+        memcpy(tmp + i, two + 2 * (u - q * 100), 2);
+        u = q;
+    }
+    uint32_t v = (uint32_t)u;
+    while (v >= 100) {
+        uint32_t q = v / 100;
+        i -= 2;
+        memcpy(tmp + i, two + 2 * (v - q * 100), 2);
+        v = q;
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, two + 2 * v, 2);
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
+    return i;
+}
+
 /* Integers past 2^53 are strings: JSON readers would round them (proto3 JSON mapping). */
 static int json_uint(gw_buf *o, uint64_t u)
 {
-    if (u <= JSON_SAFE_INT)
-        return gw_buf_put_u64(o, u);
+    if (u <= JSON_SAFE_INT) {
+        char tmp[20];
+        size_t i = dec_digits(tmp, u);
+        return gw_buf_append(o, tmp + i, 20 - i);
+    }
     int rc = gw_buf_putc(o, '"');
     if (!rc)
         rc = gw_buf_put_u64(o, u);
     return rc ? rc : gw_buf_putc(o, '"');
 }
 
-static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth);
+/* ,"N": (without the comma for the first key) in one append. */
+static int json_key(gw_buf *o, uint32_t number, int first)
+{
+    char tmp[24];
+    tmp[22] = '"';
+    tmp[23] = ':';
+    size_t i = dec_digits(tmp + 2, number) + 2; /* digits end at tmp[21] */
+    tmp[--i] = '"';
+    if (!first)
+        tmp[--i] = ',';
+    return gw_buf_append(o, tmp + i, sizeof tmp - i);
+}
 
-static int json_value(json_ctx *j, const probe *pr, int depth)
+static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int whole);
+
+/* pb_field_parse_whole with its common case (one-byte tag, one-byte value or length) inline. */
+static inline ptrdiff_t field_whole(const uint8_t *p, size_t n, int budget, pb_field *f)
+{
+    if (n >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
+        uint8_t wt = p[0] & 7;
+        if (wt == PB_WT_VARINT || (wt == PB_WT_LEN && p[1] <= n - 2)) {
+            f->number = p[0] >> 3;
+            f->wire_type = wt;
+            f->u = p[1];
+            f->bytes = wt == PB_WT_LEN ? p + 2 : NULL;
+            f->offset = 0;
+            f->size = wt == PB_WT_LEN ? 2 + (size_t)p[1] : 2;
+            return (ptrdiff_t)f->size;
+        }
+    }
+    return pb_field_parse_whole(p, n, budget, f);
+}
+
+/* A length-delimited field, by the walk's rules: string, nested message, packed varints, bytes. */
+static int json_len(json_ctx *j, const pb_field *f, int depth)
 {
     gw_buf *o = j->out;
-    const pb_field *f = &pr->f;
-    int rc = 0;
-    switch (pr->v.kind) {
-    case PB_KIND_VARINT:
-    case PB_KIND_I32:
-    case PB_KIND_I64:
-        return json_uint(o, f->u);
-    case PB_KIND_STRING:
-        return view_json_string(o, (const char *)f->bytes, (size_t)f->u);
-    case PB_KIND_BYTES:
+    const uint8_t *b = f->bytes;
+    size_t n = (size_t)f->u;
+    int rc;
+    /* Printable ASCII with nothing to escape (most strings, and the empty field) is a string
+     * written as it is: one screen instead of the printable check and the escaper's. */
+    size_t plain = gw_screen_at(GW_SCREEN_JSON, b, n, simd_level());
+    if (plain == n) {
         rc = gw_buf_putc(o, '"');
         if (!rc)
-            rc = view_base64(o, f->bytes, (size_t)f->u);
+            rc = gw_buf_append(o, b, n);
         return rc ? rc : gw_buf_putc(o, '"');
-    case PB_KIND_MESSAGE:
-    case PB_KIND_GROUP: /* f->bytes/u are the group's contents */
-        return json_message(j, f->bytes, (size_t)f->u, depth + 1);
-    case PB_KIND_PACKED: {
-        gw_cur c = gw_cur_make(f->bytes, (size_t)f->u);
-        int first = 1;
-        rc = gw_buf_putc(o, '[');
-        while (!rc && gw_cur_left(&c) > 0) {
-            uint64_t u = gw_cur_varint(&c);
-            if (!gw_cur_ok(&c))
-                break;
-            if (!first)
-                rc = gw_buf_putc(o, ',');
-            if (!rc)
-                rc = json_uint(o, u);
-            first = 0;
+    }
+    /* The plain prefix is whole printable characters: the check goes on from its end. */
+    if (pb_printable_utf8(b + plain, n - plain))
+        return view_json_string(o, (const char *)b, n);
+    /* Past max_depth nothing is opened, packed lists included. */
+    if (j->max_depth - depth >= 1) {
+        rc = json_message(j, b, n, depth + 1, 1);
+        if (rc != JSON_NOT_MESSAGE)
+            return rc;
+        if (pb_packed_varints(b, n)) {
+            gw_cur c = gw_cur_make(b, n);
+            int first = 1;
+            rc = gw_buf_putc(o, '[');
+            while (!rc && gw_cur_left(&c) > 0) {
+                uint64_t u = gw_cur_varint(&c);
+                if (!gw_cur_ok(&c))
+                    break;
+                if (!first)
+                    rc = gw_buf_putc(o, ',');
+                if (!rc)
+                    rc = json_uint(o, u);
+                first = 0;
+            }
+            return rc ? rc : gw_buf_putc(o, ']');
         }
-        return rc ? rc : gw_buf_putc(o, ']');
     }
+    rc = gw_buf_putc(o, '"');
+    if (!rc)
+        rc = view_base64(o, b, n);
+    return rc ? rc : gw_buf_putc(o, '"');
+}
+
+static int json_field(json_ctx *j, const pb_field *f, int depth)
+{
+    switch (f->wire_type) {
+    case PB_WT_VARINT:
+    case PB_WT_I32:
+    case PB_WT_I64:
+        return json_uint(j->out, f->u);
+    case PB_WT_LEN:
+        return json_len(j, f, depth);
+    case PB_WT_SGROUP: /* taken whole: bytes/u are the group's contents, known to parse */
+        return json_message(j, f->bytes, (size_t)f->u, depth + 1, 0);
     }
-    return put(o, "null");
+    return put(j->out, "null");
+}
+
+/* The i-th field to print: from inl while it holds them in print order, else parsed again at its
+ * offset (refs, when sorted by allocation) or after the previous one. */
+typedef struct field_iter {
+    const uint8_t *p;
+    size_t good, count, kept, idx, off;
+    int budget;
+    const pb_field *inl;
+    const field_ref *refs;
+} field_iter;
+
+static int iter_next(field_iter *it, pb_field *f)
+{
+    if (it->idx >= it->count)
+        return 0;
+    if (!it->refs && it->idx < it->kept) {
+        *f = it->inl[it->idx++];
+        return 1;
+    }
+    size_t at = it->refs ? it->refs[it->idx].off : it->off;
+    ptrdiff_t r = at < it->good ? field_whole(it->p + at, it->good - at, it->budget, f) : -1;
+    if (r <= 0)
+        return 0; /* cannot happen: the first pass saw these fields */
+    it->off = at + (size_t)r;
+    it->idx++;
+    return 1;
 }
 
 /* Objects with keys in ascending field-number order and repeated numbers as arrays. Fields come
- * on the wire almost always in number order, so the common case needs no memory: runs of equal
- * numbers are the arrays. Otherwise we sort (number, offset) pairs, one allocation per message. */
-static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth)
+ * on the wire almost always in number order, so runs of equal numbers are the arrays; otherwise
+ * the fields are sorted by (number, offset): in place when few, else in one allocation. With
+ * `whole`, bytes that do not parse completely write nothing and return JSON_NOT_MESSAGE. */
+static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int whole)
 {
     gw_buf *o = j->out;
     int budget = j->max_depth - depth;
@@ -730,70 +831,69 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth)
     uint32_t prev = 0;
     int sorted = 1, rc = 0;
     field_ref *refs = NULL;
-    probe cur, nxt;
+    pb_field inl[JSON_INLINE];
 
     while (pos < n) {
-        ptrdiff_t r = probe_field(p + pos, n - pos, budget, &cur);
+        pb_field spare, *f = count < JSON_INLINE ? &inl[count] : &spare; /* parsed in place */
+        ptrdiff_t r = field_whole(p + pos, n - pos, budget, f);
         if (r < 0)
             break;
-        if (cur.f.number < prev)
+        if (f->number < prev)
             sorted = 0;
-        prev = cur.f.number;
+        prev = f->number;
+        f->offset = pos;
         count++;
         pos += (size_t)r;
     }
     size_t good = pos; /* fields end here; damage (if any) starts here */
+    if (good < n && whole)
+        return JSON_NOT_MESSAGE;
     if (good < n && count == 0) {
         rc = put(o, "{\"_raw\":\"");
         if (!rc)
             rc = view_base64(o, p, n);
-        if (!rc)
-            rc = put(o, "\"}");
-        goto out;
+        return rc ? rc : put(o, "\"}");
     }
-    if (!sorted) {
-        refs = gw_malloc(count * sizeof *refs);
-        if (!refs) {
-            rc = GW_ENOMEM;
-            goto out;
+    size_t kept = count < JSON_INLINE ? count : JSON_INLINE;
+    if (!sorted && count <= JSON_INLINE) {
+        for (size_t i = 1; i < count; i++) {
+            pb_field x = inl[i];
+            size_t k = i;
+            while (k > 0 && (inl[k - 1].number > x.number ||
+                             (inl[k - 1].number == x.number && inl[k - 1].offset > x.offset))) {
+                inl[k] = inl[k - 1];
+                k--;
+            }
+            inl[k] = x;
         }
+    } else if (!sorted) {
+        refs = gw_malloc(count * sizeof *refs);
+        if (!refs)
+            return GW_ENOMEM;
         pos = 0;
         for (size_t i = 0; i < count; i++) {
-            ptrdiff_t r = probe_field(p + pos, good - pos, budget, &cur);
-            refs[i].number = cur.f.number;
+            pb_field f;
+            ptrdiff_t r = pb_field_parse_whole(p + pos, good - pos, budget, &f);
+            refs[i].number = f.number;
             refs[i].off = pos;
             pos += r > 0 ? (size_t)r : good - pos; /* r > 0: the first pass saw these fields */
         }
         qsort(refs, count, sizeof *refs, cmp_ref);
     }
 
+    field_iter it = {p, good, count, kept, 0, 0, budget, inl, refs};
+    if (kept)
+        it.off = inl[kept - 1].offset + inl[kept - 1].size; /* sorted: where parsing resumes */
     rc = gw_buf_putc(o, '{');
-    size_t idx = 0, off = 0;
-    int have = 0, in_array = 0, first_key = 1;
+    int in_array = 0, first_key = 1;
     /* cur is the field to print, nxt the one after it (to know whether a run continues). */
-#define NEXT_FIELD(pr, ok)                                                                    \
-    do {                                                                                      \
-        size_t at_ = sorted ? off : (idx < count ? refs[idx].off : good);                     \
-        ptrdiff_t r_ = at_ < good ? probe_field(p + at_, good - at_, budget, (pr)) : -1;      \
-        (ok) = r_ > 0;                                                                        \
-        if (ok) {                                                                             \
-            off = at_ + (size_t)r_;                                                           \
-            idx++;                                                                            \
-        }                                                                                     \
-    } while (0)
-    NEXT_FIELD(&cur, have);
+    pb_field cur, nxt;
+    int have = iter_next(&it, &cur);
     while (!rc && have) {
-        int more;
-        NEXT_FIELD(&nxt, more);
-        int same_next = more && nxt.f.number == cur.f.number;
+        int more = iter_next(&it, &nxt);
+        int same_next = more && nxt.number == cur.number;
         if (!in_array) {
-            rc = first_key ? 0 : gw_buf_putc(o, ',');
-            if (!rc)
-                rc = gw_buf_putc(o, '"');
-            if (!rc)
-                rc = gw_buf_put_u64(o, cur.f.number);
-            if (!rc)
-                rc = put(o, "\":");
+            rc = json_key(o, cur.number, first_key);
             first_key = 0;
             if (!rc && same_next) {
                 rc = gw_buf_putc(o, '[');
@@ -803,15 +903,15 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth)
             rc = gw_buf_putc(o, ',');
         }
         if (!rc)
-            rc = json_value(j, &cur, depth);
+            rc = json_field(j, &cur, depth);
         if (!rc && in_array && !same_next) {
             rc = gw_buf_putc(o, ']');
             in_array = 0;
         }
-        cur = nxt;
+        if (more)
+            cur = nxt;
         have = more;
     }
-#undef NEXT_FIELD
     if (!rc && good < n) {
         rc = gw_buf_printf(o, "%s\"_error\":\"not a protobuf message from offset %zu\",\"_rest\":\"",
                            first_key ? "" : ",", good);
@@ -822,7 +922,6 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth)
     }
     if (!rc)
         rc = gw_buf_putc(o, '}');
-out:
     gw_free(refs);
     return rc; /* on failure the partial output stays; the caller sees rc */
 }
@@ -830,7 +929,7 @@ out:
 int view_pb_json(gw_buf *out, const uint8_t *p, size_t n, const pb_opts *o)
 {
     json_ctx j = {out, clamp_depth(o)};
-    return json_message(&j, p, n, 0);
+    return json_message(&j, p, n, 0, 0);
 }
 
 /* ---- tree (Wireshark-like) ---- */

@@ -228,40 +228,59 @@ static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int dep
     mv->bad = NO_DAMAGE;
     size_t cap = INLINE_ITEMS, off = 0;
     while (off < n) {
-        pb_field f;
-        ptrdiff_t k = pb_field_parse(p + off, n - off, &f);
-        if (k <= 0 || f.wire_type == PB_WT_EGROUP) {
+        /* The item is built in its slot, or aside when the array is full (it grows only for a
+         * field that parses). */
+        item spare, *x = mv->n < cap ? &mv->it[mv->n] : &spare;
+        pb_field *f = &x->f;
+        ptrdiff_t k;
+        const uint8_t *q = p + off;
+        /* Most fields: a one-byte tag (numbers 1..15) and a one-byte value or length. */
+        if (n - off >= 2 && q[0] >= 8 && q[0] < 0x80 && q[1] < 0x80 &&
+            ((q[0] & 7) == PB_WT_VARINT || ((q[0] & 7) == PB_WT_LEN && q[1] <= n - off - 2))) {
+            f->number = q[0] >> 3;
+            f->wire_type = q[0] & 7;
+            f->u = q[1];
+            f->bytes = f->wire_type == PB_WT_LEN ? q + 2 : NULL;
+            f->offset = 0;
+            f->size = f->wire_type == PB_WT_LEN ? 2 + (size_t)q[1] : 2;
+            k = (ptrdiff_t)f->size;
+        } else {
+            k = pb_field_parse(q, n - off, f);
+        }
+        if (k <= 0 || f->wire_type == PB_WT_EGROUP) {
             mv->bad = off;
             break;
         }
-        item x;
-        memset(&x, 0, sizeof x);
-        x.f = f;
-        x.off = off;
-        x.size = (size_t)k;
-        x.order = mv->n;
-        if (f.wire_type == PB_WT_LEN) {
-            x.body = f.bytes;
-            x.blen = (size_t)f.u;
-        } else if (f.wire_type == PB_WT_SGROUP) {
+        x->off = off;
+        x->size = (size_t)k;
+        x->fd = NULL;
+        x->why = NULL;
+        x->body = NULL;
+        x->blen = 0;
+        x->order = mv->n;
+        if (f->wire_type == PB_WT_LEN) {
+            x->body = f->bytes;
+            x->blen = (size_t)f->u;
+        } else if (f->wire_type == PB_WT_SGROUP) {
             size_t etag = 0;
-            ptrdiff_t e = group_end(p + off + k, n - off - (size_t)k, f.number, &etag);
+            ptrdiff_t e = group_end(q + k, n - off - (size_t)k, f->number, &etag);
             if (e < 0) {
                 mv->bad = off;
                 break;
             }
-            x.body = p + off + k;
-            x.blen = (size_t)e;
-            x.size = (size_t)k + (size_t)e + etag;
+            x->body = q + k;
+            x->blen = (size_t)e;
+            x->size = (size_t)k + (size_t)e + etag;
         }
-        x.fd = pb_msg_field(m, f.number);
-        if (!x.fd)
-            x.fd = pb_schemas_find_extension(c->s, m->full_name, f.number);
-        if (x.fd)
-            x.why = check(&x, depth, c->max_depth);
-        else if (f.wire_type == PB_WT_SGROUP && depth + 1 > c->max_depth)
-            x.why = "nesting limit reached";
-        if (mv->n == cap) {
+        x->fd = pb_msg_field(m, f->number);
+        if (!x->fd)
+            x->fd = pb_schemas_find_extension(c->s, m->full_name, f->number);
+        if (x->fd)
+            x->why = check(x, depth, c->max_depth);
+        else if (f->wire_type == PB_WT_SGROUP && depth + 1 > c->max_depth)
+            x->why = "nesting limit reached";
+        off += x->size;
+        if (x == &spare) {
             size_t nc = cap < 16 ? 16 : cap * 2;
             item *ni = gw_realloc(mv->it == mv->inl ? NULL : mv->it, nc * sizeof *ni);
             if (!ni) {
@@ -273,9 +292,9 @@ static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int dep
                 memcpy(ni, mv->inl, sizeof mv->inl);
             mv->it = ni;
             cap = nc;
+            mv->it[mv->n] = spare;
         }
-        mv->it[mv->n++] = x;
-        off += x.size;
+        mv->n++;
     }
     /* cmp_item is a strict total order (order is unique), so any sort gives qsort's result. */
     if (sorted && mv->n > 16) {
@@ -315,31 +334,44 @@ static int implicit_zero(const item *x)
     return x->f.u == 0;
 }
 
-/* The raw bytes of the unknown/mismatched items, in wire order, for the schemaless renderers. */
-static int raw_rest(const msgv *mv, const uint8_t *p, gw_buf *scratch)
+/* The raw bytes of the unknown/mismatched items, in wire order (split's sort keeps them in wire
+ * order, after the known ones), for the schemaless renderers: in place when they lie back to back
+ * on the wire (all of the message, or its tail: the usual case), else copied into scratch.
+ * Returns 0 with *rn == 0 when there are none, or GW_ENOMEM. */
+static int raw_rest(const msgv *mv, const uint8_t *p, gw_buf *scratch, const uint8_t **rp,
+                    size_t *rn)
 {
-    size_t *idx = NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < mv->n; i++)
-        k += !is_known(&mv->it[i]);
-    if (!k)
-        return 0;
-    idx = gw_malloc(k * sizeof *idx);
-    if (!idx)
-        return GW_ENOMEM;
-    k = 0;
-    for (size_t i = 0; i < mv->n; i++)
-        if (!is_known(&mv->it[i]))
-            idx[k++] = i;
-    /* Back to wire order (sorting put them last by order already). */
-    for (size_t i = 0; i < k; i++) {
-        const item *x = &mv->it[idx[i]];
-        if (gw_buf_append(scratch, p + x->off, x->size)) {
-            gw_free(idx);
-            return GW_ENOMEM;
+    size_t start = 0, end = 0;
+    int any = 0, together = 1;
+    for (size_t i = 0; i < mv->n; i++) {
+        const item *x = &mv->it[i];
+        if (is_known(x))
+            continue;
+        if (!any) {
+            start = x->off;
+            end = x->off + x->size;
+            any = 1;
+        } else if (x->off == end) {
+            end += x->size;
+        } else {
+            together = 0;
         }
     }
-    gw_free(idx);
+    *rn = 0;
+    if (!any)
+        return 0;
+    if (together) {
+        *rp = p + start;
+        *rn = end - start;
+        return 0;
+    }
+    for (size_t i = 0; i < mv->n; i++) {
+        const item *x = &mv->it[i];
+        if (!is_known(x) && gw_buf_append(scratch, p + x->off, x->size))
+            return GW_ENOMEM;
+    }
+    *rp = scratch->data;
+    *rn = scratch->len;
     return 0;
 }
 
@@ -840,9 +872,11 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     if (i < mv.n) {
         gw_buf raw;
         gw_buf_init(&raw, 0);
-        if (raw_rest(&mv, p, &raw) == 0 && raw.len) {
+        const uint8_t *rp = NULL;
+        size_t rn = 0;
+        if (raw_rest(&mv, p, &raw, &rp, &rn) == 0 && rn) {
             size_t at = b->len;
-            view_pb_json(b, raw.data, raw.len, NULL);
+            view_pb_json(b, rp, rn, NULL);
             /* {"5":1,...} -> join without the braces */
             if (b->len - at > 2) {
                 if (first) {
@@ -862,8 +896,14 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         for (size_t k = i; k < mv.n; k++) {
             if (!mv.it[k].why)
                 continue;
-            gw_buf_printf(b, "%s\"%" PRIu32 "\":\"%s: %s\"", any ? "," : first ? "\"_mismatch\":{" : ",\"_mismatch\":{",
-                          mv.it[k].f.number, mv.it[k].fd->name, mv.it[k].why);
+            /* "N":"name: why" without printf */
+            put(b, any ? ",\"" : first ? "\"_mismatch\":{\"" : ",\"_mismatch\":{\"");
+            gw_buf_put_u64(b, mv.it[k].f.number);
+            put(b, "\":\"");
+            put(b, mv.it[k].fd->name);
+            put(b, ": ");
+            put(b, mv.it[k].why);
+            gw_buf_putc(b, '"');
             any = 1;
             first = 0;
         }
@@ -1035,9 +1075,11 @@ static void t_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int in
     if (i < mv.n) {
         gw_buf raw;
         gw_buf_init(&raw, 0);
-        if (raw_rest(&mv, p, &raw) == 0 && raw.len) {
+        const uint8_t *rp = NULL;
+        size_t rn = 0;
+        if (raw_rest(&mv, p, &raw, &rp, &rn) == 0 && rn) {
             pb_opts po = {c->max_depth - depth};
-            view_pb_text(b, raw.data, raw.len, indent, &po);
+            view_pb_text(b, rp, rn, indent, &po);
         }
         gw_buf_free(&raw);
     }
@@ -1128,9 +1170,11 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     if (i < mv.n && !s_full(c)) {
         gw_buf raw;
         gw_buf_init(&raw, 0);
-        if (raw_rest(&mv, p, &raw) == 0 && raw.len) {
+        const uint8_t *rp = NULL;
+        size_t rn = 0;
+        if (raw_rest(&mv, p, &raw, &rp, &rn) == 0 && rn) {
             size_t at = b->len;
-            view_pb_short(b, raw.data, raw.len, 0);
+            view_pb_short(b, rp, rn, 0);
             /* {5: 1} -> joined without the braces */
             if (b->len - at >= 2 && b->data[at] == '{') {
                 if (first) {

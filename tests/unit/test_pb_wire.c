@@ -648,6 +648,8 @@ static int printable_agrees(const uint8_t *body, size_t n, size_t align)
     pb_visitor v = {&kind, first_kind, first_kind, NULL};
     pb_walk_raw(p, h + n, &o, &v, NULL);
     int want = n == 0 || printable_ref(body, n) ? PB_KIND_STRING : PB_KIND_BYTES;
+    if (pb_printable_utf8(p + h, n) != (want == PB_KIND_STRING))
+        kind = -1; /* the exported check disagrees with the walk */
     free(block);
     if (kind != want)
         fprintf(stderr, "printable guess: n %zu align %zu kind %d, want %d\n", n, align, kind, want);
@@ -684,6 +686,122 @@ static void test_printable(void)
     GW_CHECK(strings > 2000); /* the mostly-clean inputs did read as text often enough */
 }
 
+/* ---- the walk's pieces (pb_field_parse_whole, pb_printable_utf8, pb_packed_varints) ---- */
+
+/* The first event of a walk, its field copied (v->f lives on the walk's stack). */
+typedef struct first_ev {
+    pb_value v;
+    pb_field f;
+    int got;
+} first_ev;
+
+static int first_event(void *u, const pb_value *v)
+{
+    first_ev *e = u;
+    e->v = *v;
+    e->f = *v->f;
+    e->got = 1;
+    return 1;
+}
+
+static void test_pieces(void)
+{
+    static const struct {
+        const char *hex;
+        int max_depth;
+        ptrdiff_t rc;
+        uint32_t number;
+        int wt;
+        uint64_t u;
+        size_t body_at; /* bytes - p for LEN and groups */
+    } cases[] = {
+        {"08 96 01", 32, 3, 1, PB_WT_VARINT, 150, 0},
+        {"08 05 ff", 32, 2, 1, PB_WT_VARINT, 5, 0},               /* fast path */
+        {"12 02 68 69 00", 32, 4, 2, PB_WT_LEN, 2, 2},            /* fast path */
+        {"12 03 68 69", 32, GW_EPARSE, 0, 0, 0, 0},               /* length past the end */
+        {"12 7f", 32, GW_EPARSE, 0, 0, 0, 0},
+        {"07 01", 32, GW_EPARSE, 0, 0, 0, 0},                     /* field number 0 */
+        {"0e 01", 32, GW_EPARSE, 0, 0, 0, 0},                     /* wire type 6 */
+        {"80 01 05", 32, 3, 16, PB_WT_VARINT, 5, 0},              /* two-byte tag */
+        {"0d 01 02 03 04", 32, 5, 1, PB_WT_I32, 0x04030201, 0},
+        {"0b 08 01 0c 10", 32, 4, 1, PB_WT_SGROUP, 2, 1},         /* a group, taken whole */
+        {"0b 0c", 1, 2, 1, PB_WT_SGROUP, 0, 1},
+        {"0b 08 01 0c", 0, GW_EPARSE, 0, 0, 0, 0},                /* no nesting allowed */
+        {"0b 13 14 0c", 1, GW_EPARSE, 0, 0, 0, 0},                /* inner group too deep */
+        {"0b 13 14 0c", 2, 4, 1, PB_WT_SGROUP, 2, 1},
+        {"0b 08 01", 32, GW_EPARSE, 0, 0, 0, 0},                  /* does not close */
+        {"0b 08 01 14", 32, GW_EPARSE, 0, 0, 0, 0},               /* closes another group */
+        {"0c", 32, GW_EPARSE, 0, 0, 0, 0},                        /* stray end tag */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t in[32];
+        size_t n = gw_test_unhex(cases[i].hex, in, sizeof in);
+        pb_field f;
+        ptrdiff_t rc = pb_field_parse_whole(in, n, cases[i].max_depth, &f);
+        GW_CHECK_INT(rc, cases[i].rc);
+        if (rc < 0 || rc != cases[i].rc)
+            continue;
+        GW_CHECK_INT(f.number, cases[i].number);
+        GW_CHECK_INT(f.wire_type, cases[i].wt);
+        GW_CHECK_INT(f.u, cases[i].u);
+        GW_CHECK_INT(f.size, (size_t)rc);
+        if (f.wire_type == PB_WT_LEN || f.wire_type == PB_WT_SGROUP)
+            GW_CHECK_INT(f.bytes - in, cases[i].body_at);
+    }
+    GW_CHECK(pb_printable_utf8((const uint8_t *)"", 0));
+    GW_CHECK(pb_printable_utf8((const uint8_t *)"h\xc3\xa9\t", 4));
+    GW_CHECK(!pb_printable_utf8((const uint8_t *)"h\x7f", 2));
+    GW_CHECK(!pb_printable_utf8((const uint8_t *)"\xc2\x85", 2)); /* C1 */
+    GW_CHECK(pb_packed_varints((const uint8_t *)"\x01\x96\x01", 3));
+    GW_CHECK(!pb_packed_varints((const uint8_t *)"\x96\x01", 2));     /* one varint */
+    GW_CHECK(!pb_packed_varints((const uint8_t *)"\x01\x80\x00", 3)); /* padded */
+    GW_CHECK(!pb_packed_varints((const uint8_t *)"\x01\x80", 2));     /* truncated */
+
+    /* Random input: the first field as the walk sees it and as the pieces say, at depth
+     * limits 0..3. The walk's LEN kind follows from the pieces in its order. */
+    uint8_t buf[96];
+    int agree = 0, lens = 0;
+    for (int iter = 0; iter < 40000; iter++) {
+        size_t n = 1 + pr_rnd() % 48;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)pr_rnd();
+        if (iter % 2)
+            for (size_t i = 0; i < n; i += 1 + pr_rnd() % 4)
+                buf[i] = (uint8_t)((pr_rnd() % 4 + 1) << 3 | pr_rnd() % 6);
+        if (iter % 3 == 0 && n > 2) { /* a LEN field that fits, with a plausible body */
+            buf[0] = 0x0a;
+            buf[1] = (uint8_t)(n - 2);
+        }
+        int md = (int)(pr_rnd() % 4);
+        pb_opts o = {md};
+        first_ev e = {0};
+        pb_visitor vis = {&e, first_event, first_event, NULL};
+        (void)pb_walk_raw(buf, n, &o, &vis, NULL);
+        pb_field f;
+        ptrdiff_t r = pb_field_parse_whole(buf, n, md, &f);
+        int ok = (r < 0) == !e.got;
+        if (ok && r >= 0) {
+            ok = f.number == e.f.number && f.wire_type == e.f.wire_type && f.u == e.f.u &&
+                 f.size == e.f.size && f.bytes == e.f.bytes;
+            if (ok && f.wire_type == PB_WT_LEN) {
+                const uint8_t *b = f.bytes;
+                size_t bn = (size_t)f.u;
+                int kind = pb_printable_utf8(b, bn)                              ? PB_KIND_STRING
+                           : md >= 1 && pb_is_message(b, bn, md - 1)            ? PB_KIND_MESSAGE
+                           : md >= 1 && pb_packed_varints(b, bn)                ? PB_KIND_PACKED
+                                                                                : PB_KIND_BYTES;
+                ok = kind == e.v.kind;
+                lens++;
+            }
+        }
+        agree += ok;
+        if (!ok)
+            fprintf(stderr, "pieces disagree with the walk: iter %d\n", iter);
+    }
+    GW_CHECK_INT(agree, 40000);
+    GW_CHECK(lens > 10000);
+}
+
 int main(void)
 {
     test_field_parse();
@@ -696,5 +814,6 @@ int main(void)
     test_roundtrip();
     test_random();
     test_printable();
+    test_pieces();
     GW_TEST_END();
 }

@@ -134,6 +134,14 @@ static const struct {
     /* bad UTF-8 in a string */
     {"helloworld.HelloRequest", "0a02c328", "{\"1\":\"wyg=\",\"_mismatch\":{\"1\":\"name: invalid UTF-8 in a string field\"}}",
      NULL},
+    /* unknown fields around a known one: not back to back on the wire (copied before the
+     * schemaless renderer sees them), and a mismatch mixed in */
+    {"helloworld.HelloRequest", "2801 0a0178 3002", "{\"name\":\"x\",\"5\":1,\"6\":2}",
+     "{name: \"x\", 5: 1, 6: 2}"},
+    {"helloworld.HelloRequest", "089601 0a0178 2801 0a02c328",
+     "{\"name\":\"x\",\"1\":[150,\"wyg=\"],\"5\":1,\"_mismatch\":{\"1\":\"name: wrong wire type for its "
+     "declared type\",\"1\":\"name: invalid UTF-8 in a string field\"}}",
+     NULL},
     /* trailing garbage */
     {"helloworld.HelloRequest", "0a0178ff", "{\"name\":\"x\",\"_error\":\"not a protobuf message from offset 3\",\"_rest\":\"/w==\"}",
      "{name: \"x\", <not protobuf from offset 3>}"},
