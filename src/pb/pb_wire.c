@@ -18,7 +18,11 @@
 /* Whatever the caller asks for, recursion never goes deeper than this: it bounds the stack. */
 #define PB_DEPTH_HARD 200
 
-void pb_opts_default(pb_opts *o) { o->max_depth = PB_DEPTH_DEFAULT; }
+void pb_opts_default(pb_opts *o)
+{
+    o->max_depth = PB_DEPTH_DEFAULT;
+    o->no_ambiguity = 0;
+}
 
 static int clamp_depth(int d)
 {
@@ -244,6 +248,7 @@ typedef struct walker {
     int max_depth;
     const pb_visitor *v;
     size_t bad;
+    int no_ambiguity;
 } walker;
 
 static int emit(int (*cb)(void *, const pb_value *), void *u, const pb_value *v)
@@ -256,15 +261,18 @@ static void classify_len(const walker *w, const pb_field *f, int depth, pb_value
     const uint8_t *b = f->bytes;
     size_t n = (size_t)f->u;
     int msg = 0;
+    /* Printable text is a string whatever else it parses as; the message scan only tells
+     * whether it is ambiguous, which a visitor may not ask. */
+    int printable = n > 0 && pb_printable_utf8(b, n);
     /* Past max_depth nothing is opened, packed lists included: printable text or bytes. */
-    if (depth + 1 <= w->max_depth) {
+    if (depth + 1 <= w->max_depth && !(printable && w->no_ambiguity)) {
         size_t e, ce;
         msg = scan(b, n, 0, 0, w->max_depth - (depth + 1), &e, &ce) == 0;
     }
     if (n == 0) {
         v->kind = PB_KIND_STRING;
         v->ambiguous = 1;
-    } else if (pb_printable_utf8(b, n)) {
+    } else if (printable) {
         v->kind = PB_KIND_STRING;
         v->ambiguous = msg;
     } else if (msg) {
@@ -401,7 +409,8 @@ static int walk(walker *w, size_t pos, size_t end, int depth)
 int pb_walk_raw(const uint8_t *p, size_t n, const pb_opts *o, const pb_visitor *v, size_t *bad_offset)
 {
     static const pb_visitor none = {0};
-    walker w = {p, clamp_depth(o ? o->max_depth : PB_DEPTH_DEFAULT), v ? v : &none, 0};
+    walker w = {p, clamp_depth(o ? o->max_depth : PB_DEPTH_DEFAULT), v ? v : &none, 0,
+                o ? o->no_ambiguity : 0};
     int rc = walk(&w, 0, n, 0);
     if (bad_offset)
         *bad_offset = rc == GW_EPARSE ? w.bad : n;

@@ -71,6 +71,8 @@ typedef struct pb_visitor {
 
 typedef struct pb_opts {
     int max_depth;         /* nesting beyond this is shown as bytes (default 32) */
+    int no_ambiguity;      /* the visitor ignores pb_value.ambiguous for strings: printable text
+                              is not also tried as a message (the same kinds, cheaper) */
 } pb_opts;
 void pb_opts_default(pb_opts *o);
 

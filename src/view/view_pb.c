@@ -504,14 +504,28 @@ static size_t short_room(const short_ctx *s, size_t n)
 
 static int short_over(const short_ctx *s) { return s->max && s->out->len - s->start > s->max; }
 
+/* "0x" and v as `digits` lowercase hex digits (printf's %0*x), without printf. */
+static int put_hex0x(gw_buf *o, uint64_t v, int digits)
+{
+    char t[18];
+    t[0] = '0';
+    t[1] = 'x';
+    for (int i = 0; i < digits; i++)
+        t[2 + i] = hex_digits[(v >> (4 * (digits - 1 - i))) & 15];
+    return gw_buf_append(o, t, (size_t)digits + 2);
+}
+
 static int short_sep(short_ctx *s, const pb_value *v)
 {
     int rc = 0;
     if (!s->first)
         rc = put(s->out, ", ");
     s->first = 0;
-    if (!rc && !v->packed_item)
-        rc = gw_buf_printf(s->out, "%" PRIu32 ": ", v->f->number);
+    if (!rc && !v->packed_item) {
+        rc = gw_buf_put_u64(s->out, v->f->number);
+        if (!rc)
+            rc = put(s->out, ": ");
+    }
     return rc;
 }
 
@@ -526,7 +540,7 @@ static int short_field(void *u, const pb_value *v)
         goto out;
     switch (v->kind) {
     case PB_KIND_VARINT:
-        rc = gw_buf_printf(o, "%" PRIu64, f->u);
+        rc = gw_buf_put_u64(o, f->u);
         break;
     case PB_KIND_I32:
     case PB_KIND_I64:
@@ -534,9 +548,9 @@ static int short_field(void *u, const pb_value *v)
             fmt_real(num, sizeof num, v->dval, v->kind == PB_KIND_I32);
             rc = put(o, num);
         } else if (v->kind == PB_KIND_I32) {
-            rc = gw_buf_printf(o, "0x%08" PRIx32, (uint32_t)f->u);
+            rc = put_hex0x(o, (uint32_t)f->u, 8);
         } else {
-            rc = gw_buf_printf(o, "0x%016" PRIx64, f->u);
+            rc = put_hex0x(o, f->u, 16);
         }
         break;
     case PB_KIND_STRING:
@@ -588,7 +602,10 @@ int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
      * would cost the call log most of its time. Walk a prefix; a field running past it is named
      * by its number and size. */
     size_t scan_n = n > SHORT_SCAN ? SHORT_SCAN : n;
-    rc = pb_walk_raw(p, scan_n, NULL, &vis, &bad);
+    pb_opts po;
+    pb_opts_default(&po);
+    po.no_ambiguity = 1; /* the preview does not mark ambiguous strings */
+    rc = pb_walk_raw(p, scan_n, &po, &vis, &bad);
     if (rc == 1 && s.err)
         return s.err;
     pb_field big;

@@ -1078,7 +1078,7 @@ static void t_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int in
         const uint8_t *rp = NULL;
         size_t rn = 0;
         if (raw_rest(&mv, p, &raw, &rp, &rn) == 0 && rn) {
-            pb_opts po = {c->max_depth - depth};
+            pb_opts po = {.max_depth = c->max_depth - depth};
             view_pb_text(b, rp, rn, indent, &po);
         }
         gw_buf_free(&raw);
@@ -1268,7 +1268,7 @@ static void tr_raw(ctx *c, const uint8_t *p, size_t n, int level, int depth)
 {
     gw_buf *b = c->out;
     size_t at = b->len;
-    pb_opts po = {c->max_depth - depth};
+    pb_opts po = {.max_depth = c->max_depth - depth};
     view_pb_tree(b, p, n, level - 1, &po);
     uint8_t *nl = memchr(b->data + at, '\n', b->len - at);
     if (nl) {

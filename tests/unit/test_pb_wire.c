@@ -643,7 +643,7 @@ static int printable_agrees(const uint8_t *body, size_t n, size_t align)
     if (n >= 128)
         p[h++] = (uint8_t)(n >> 7);
     memcpy(p + h, body, n);
-    pb_opts o = {0};
+    pb_opts o = {.max_depth = 0};
     int kind = 0;
     pb_visitor v = {&kind, first_kind, first_kind, NULL};
     pb_walk_raw(p, h + n, &o, &v, NULL);
@@ -760,7 +760,7 @@ static void test_pieces(void)
     /* Random input: the first field as the walk sees it and as the pieces say, at depth
      * limits 0..3. The walk's LEN kind follows from the pieces in its order. */
     uint8_t buf[96];
-    int agree = 0, lens = 0;
+    int agree = 0, lens = 0, ambiguity_same = 0;
     for (int iter = 0; iter < 40000; iter++) {
         size_t n = 1 + pr_rnd() % 48;
         for (size_t i = 0; i < n; i++)
@@ -773,7 +773,7 @@ static void test_pieces(void)
             buf[1] = (uint8_t)(n - 2);
         }
         int md = (int)(pr_rnd() % 4);
-        pb_opts o = {md};
+        pb_opts o = {.max_depth = md};
         first_ev e = {0};
         pb_visitor vis = {&e, first_event, first_event, NULL};
         (void)pb_walk_raw(buf, n, &o, &vis, NULL);
@@ -797,7 +797,24 @@ static void test_pieces(void)
         agree += ok;
         if (!ok)
             fprintf(stderr, "pieces disagree with the walk: iter %d\n", iter);
+        /* no_ambiguity: the same events, only strings' ambiguous flag may be left 0. */
+        static rec ra, rb;
+        memset(&ra, 0, sizeof ra);
+        memset(&rb, 0, sizeof rb);
+        pb_opts oa = {.max_depth = md + 1}, ob = {.max_depth = md + 1, .no_ambiguity = 1};
+        pb_visitor va = {&ra, on_field, on_enter, on_leave}, vb = {&rb, on_field, on_enter, on_leave};
+        size_t bada = 0, badb = 1;
+        int rca = pb_walk_raw(buf, n, &oa, &va, &bada), rcb = pb_walk_raw(buf, n, &ob, &vb, &badb);
+        int same = rca == rcb && bada == badb && ra.n == rb.n;
+        for (int i = 0; same && i < ra.n && i < MAXEV; i++) {
+            struct ev x = ra.ev[i], y = rb.ev[i];
+            if (x.kind == PB_KIND_STRING)
+                x.ambiguous = y.ambiguous = 0;
+            same = memcmp(&x, &y, sizeof x) == 0;
+        }
+        ambiguity_same += same;
     }
+    GW_CHECK_INT(ambiguity_same, 40000);
     GW_CHECK_INT(agree, 40000);
     GW_CHECK(lens > 10000);
 }

@@ -753,7 +753,7 @@ static void test_deep(void)
     GW_CHECK_INT(opens, 32);
     GW_CHECK_INT(closes, 32);
 
-    pb_opts o = {200};
+    pb_opts o = {.max_depth = 200};
     gw_buf_reset(&out);
     GW_CHECK_INT(view_pb_json(&out, m.data, m.len, &o), 0);
     GW_CHECK(json_valid(out.data, out.len));
@@ -1029,7 +1029,7 @@ static int old_probe_cb(void *u, const pb_value *v)
 
 static ptrdiff_t old_probe_field(const uint8_t *p, size_t n, int budget, old_probe *pr)
 {
-    pb_opts o = {budget};
+    pb_opts o = {.max_depth = budget};
     pb_visitor vis = {pr, old_probe_cb, old_probe_cb, NULL};
     pr->got = 0;
     (void)pb_walk_raw(p, n, &o, &vis, NULL);
@@ -1375,7 +1375,7 @@ static void test_json_differential(void)
                 gw_buf_putc(&in, (int)(dt_rnd() & 0xff));
         }
         int md = depths[iter % 6];
-        pb_opts o = {md};
+        pb_opts o = {.max_depth = md};
         view_pb_force_scalar(iter % 3);
         gw_buf_reset(&want);
         gw_buf_reset(&got);
