@@ -241,27 +241,37 @@ static void hpack_lost(h2_conn *h, int dir)
         hpack_decoder_desync(h->d[dir].dec);
 }
 
+/* The array is full: grow it. Out of line so that collect() stays a leaf. */
+static __attribute__((noinline)) int collect_grow(h2_conn *h, const hpack_field *f)
+{
+    if (h->fields_oom)
+        return 0; /* keep decoding: the table must stay in step even if we cannot show it */
+    size_t nc = h->capfields ? h->capfields * 2 : 16;
+    hpack_field *nf = gw_realloc(h->fields, nc * sizeof *nf);
+    if (!nf) {
+        h->fields_oom = 1;
+        return 0;
+    }
+    h->fields = nf;
+    h->capfields = nc;
+    h->fields[h->nfields++] = *f;
+    return 0;
+}
+
+/* Once per field of every block. While fields_oom is set the array stays full (nfields ==
+ * capfields), so the room test alone sends those fields to collect_grow, which drops them. */
 static int collect(void *u, const hpack_field *f)
 {
     h2_conn *h = u;
-    if (f->unknown_name || f->unknown_value)
-        h->fields_unknown = 1;
-    if (f->name_len == 7 && memcmp(f->name, ":method", 7) == 0)
-        h->saw_method = 1;
-    else if (f->name_len == 7 && memcmp(f->name, ":status", 7) == 0)
-        h->saw_status = 1;
-    if (h->fields_oom)
-        return 0; /* keep decoding: the table must stay in step even if we cannot show it */
-    if (h->nfields == h->capfields) {
-        size_t nc = h->capfields ? h->capfields * 2 : 16;
-        hpack_field *nf = gw_realloc(h->fields, nc * sizeof *nf);
-        if (!nf) {
-            h->fields_oom = 1;
-            return 0;
-        }
-        h->fields = nf;
-        h->capfields = nc;
+    h->fields_unknown |= (f->unknown_name | f->unknown_value) != 0;
+    if (f->name_len == 7 && f->name[0] == ':') {
+        if (memcmp(f->name, ":method", 7) == 0)
+            h->saw_method = 1;
+        else if (memcmp(f->name, ":status", 7) == 0)
+            h->saw_status = 1;
     }
+    if (h->nfields == h->capfields)
+        return collect_grow(h, f);
     h->fields[h->nfields++] = *f;
     return 0;
 }
@@ -290,9 +300,10 @@ static void block_drop(h2_conn *h, int dir, int err, const char *why, uint64_t p
 }
 
 /* The block is complete: decode it onto the record of the frame that ended it. */
-static void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint8_t *p, size_t n)
+static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint8_t *p, size_t n)
 {
     hdir *d = &h->d[dir];
+    /* emit() set the other block fields of r to zero. */
     r->has_block = 1;
     r->block_stream = d->blk_stream;
     r->block_type = d->blk_type;
@@ -400,26 +411,31 @@ static void blocks(h2_conn *h, int dir, h2_frame_rec *r)
 
 /* ---- frames ------------------------------------------------------------------------------- */
 
-static void emit(h2_conn *h, int dir, const h2_frame *env, const uint8_t *payload, uint64_t off,
-                 uint64_t first_pkt, uint64_t last_pkt, int64_t ts)
+/* The caller has set r's envelope (r->f), dir, off, first_pkt, last_pkt and ts_ns; fill in the
+ * rest and hand the record up. Every member is set rather than clearing the whole record first:
+ * this runs once per frame. */
+static void emit(h2_conn *h, h2_frame_rec *r, const uint8_t *payload)
 {
-    h2_frame_rec r;
-    memset(&r, 0, sizeof r);
-    r.dir = dir;
-    r.off = off;
-    r.first_pkt = first_pkt;
-    r.last_pkt = last_pkt;
-    r.ts_ns = ts;
-    r.f = *env;
-    h2_frame_payload_parse(&r.f, payload ? payload : empty_payload);
-    blocks(h, dir, &r);
-    if (r.f.type == H2_FRAME_SETTINGS)
-        settings_seen(h, dir, &r.f);
-    r.from_client = -1;
+    int dir = r->dir;
+    r->has_block = 0;
+    r->block_stream = 0;
+    r->block_type = 0;
+    r->block_end_stream = 0;
+    r->block_len = 0;
+    r->fields = NULL;
+    r->nfields = 0;
+    r->hpack_err = 0;
+    r->hpack_why = NULL;
+    r->hpack_unknown = 0;
+    h2_frame_payload_parse(&r->f, payload ? payload : empty_payload);
+    blocks(h, dir, r);
+    if (r->f.type == H2_FRAME_SETTINGS)
+        settings_seen(h, dir, &r->f);
+    r->from_client = -1;
     if (h->tc && h->tc->client_how != TCP_CLIENT_UNKNOWN)
-        r.from_client = h->tc->client == dir;
+        r->from_client = h->tc->client == dir;
     if (h->cb.on_frame)
-        h->cb.on_frame(h->cb.u, h, &r);
+        h->cb.on_frame(h->cb.u, h, r);
 }
 
 /* A frame we will not buffer: pass over its bytes, and say so. */
@@ -456,16 +472,20 @@ static void frames_feed(h2_conn *h, int dir, uint64_t off, const uint8_t *p, siz
             continue;
         }
         if (d->hlen == 0 && n >= H2_FRAME_HDR_LEN) { /* zero copy when the frame is all here */
-            h2_frame f;
-            h2_frame_hdr_parse(p, n, &f);
-            if (f.length > maxf) {
-                oversized(h, dir, &f, off, H2_FRAME_HDR_LEN + (uint64_t)f.length,
+            h2_frame_rec r;
+            h2_frame_envelope(p, &r.f);
+            if (r.f.length > maxf) {
+                oversized(h, dir, &r.f, off, H2_FRAME_HDR_LEN + (uint64_t)r.f.length,
                           "frame larger than the frame size limit: skipped", pkt);
                 continue;
             }
-            if (n - H2_FRAME_HDR_LEN >= f.length) {
-                emit(h, dir, &f, p + H2_FRAME_HDR_LEN, off, pkt, pkt, ts);
-                size_t adv = H2_FRAME_HDR_LEN + f.length;
+            if (n - H2_FRAME_HDR_LEN >= r.f.length) {
+                r.dir = dir;
+                r.off = off;
+                r.first_pkt = r.last_pkt = pkt;
+                r.ts_ns = ts;
+                emit(h, &r, p + H2_FRAME_HDR_LEN);
+                size_t adv = H2_FRAME_HDR_LEN + r.f.length;
                 off += adv;
                 p += adv;
                 n -= adv;
@@ -512,7 +532,14 @@ static void frames_feed(h2_conn *h, int dir, uint64_t off, const uint8_t *p, siz
             n -= take;
         }
         if (d->fb.len == d->cur.length) {
-            emit(h, dir, &d->cur, d->fb.len ? d->fb.data : NULL, d->fr_off, d->fr_pkt, pkt, ts);
+            h2_frame_rec r;
+            r.f = d->cur;
+            r.dir = dir;
+            r.off = d->fr_off;
+            r.first_pkt = d->fr_pkt;
+            r.last_pkt = pkt;
+            r.ts_ns = ts;
+            emit(h, &r, d->fb.len ? d->fb.data : NULL);
             d->hlen = 0;
             d->fb.len = 0;
             if (d->fb.cap > 64 * 1024) /* a big frame passed: do not keep its buffer per conn */

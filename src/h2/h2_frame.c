@@ -3,6 +3,8 @@
  * first anomaly and parsing keeps whatever can still be read. */
 #include "h2/h2_frame.h"
 
+#include <string.h>
+
 #include "gw_cur.h"
 #include "gw_err.h"
 
@@ -19,14 +21,8 @@ ptrdiff_t h2_frame_hdr_parse(const uint8_t *p, size_t n, h2_frame *f)
 {
     if (n < H2_FRAME_HDR_LEN)
         return GW_INCOMPLETE;
-    gw_cur c = gw_cur_make(p, n);
     *f = (h2_frame){0};
-    f->length = gw_cur_be24(&c);
-    f->type = gw_cur_u8(&c);
-    f->flags = gw_cur_u8(&c);
-    uint32_t sid = gw_cur_be32(&c);
-    f->reserved = (uint8_t)(sid >> 31);
-    f->stream_id = sid & 0x7fffffffu;
+    h2_frame_envelope(p, f); /* fixed layout, length checked above: no cursor needed */
     return H2_FRAME_HDR_LEN;
 }
 
@@ -40,21 +36,13 @@ static void flag(h2_frame *f, const char *why)
  * types may be either. Returns 1 stream, 0 connection, -1 either. */
 static int stream_scoped(unsigned type)
 {
-    switch (type) {
-    case H2_FRAME_DATA:
-    case H2_FRAME_HEADERS:
-    case H2_FRAME_PRIORITY:
-    case H2_FRAME_RST_STREAM:
-    case H2_FRAME_PUSH_PROMISE:
-    case H2_FRAME_CONTINUATION:
-        return 1;
-    case H2_FRAME_SETTINGS:
-    case H2_FRAME_PING:
-    case H2_FRAME_GOAWAY:
-        return 0;
-    default:
-        return -1;
-    }
+    static const int8_t scope[10] = {
+        [H2_FRAME_DATA] = 1,     [H2_FRAME_HEADERS] = 1,      [H2_FRAME_PRIORITY] = 1,
+        [H2_FRAME_RST_STREAM] = 1, [H2_FRAME_SETTINGS] = 0,   [H2_FRAME_PUSH_PROMISE] = 1,
+        [H2_FRAME_PING] = 0,     [H2_FRAME_GOAWAY] = 0,       [H2_FRAME_WINDOW_UPDATE] = -1,
+        [H2_FRAME_CONTINUATION] = 1,
+    };
+    return type < sizeof scope ? scope[type] : -1;
 }
 
 /* Pad Length (RFC 9113 6.1, 6.2, 6.6): read it when PADDED, and return how many bytes of the
@@ -117,19 +105,21 @@ static void settings_check(h2_frame *f)
 
 int h2_frame_payload_parse(h2_frame *f, const uint8_t *p)
 {
+    /* The typed fields run from payload to the end of the struct: clear them in one go. */
+    memset((char *)f + offsetof(h2_frame, payload), 0, sizeof *f - offsetof(h2_frame, payload));
+    f->payload = p;
+
+    /* Most frames of a busy connection: unpadded DATA, HEADERS without priority fields, on a
+     * stream. For those the checks below find nothing and take the whole payload as data. */
+    if (f->type <= H2_FRAME_HEADERS && f->stream_id != 0 &&
+        !(f->flags & (H2_FLAG_PADDED | H2_FLAG_PRIORITY))) {
+        f->data = p;
+        f->data_len = f->length;
+        return 0;
+    }
+
     gw_cur c = gw_cur_make(p, f->length);
     long rest;
-    f->payload = p;
-    f->pad_len = 0;
-    f->data = NULL;
-    f->data_len = 0;
-    f->has_priority = f->exclusive = 0;
-    f->dep_stream = 0;
-    f->weight = 0;
-    f->error_code = f->promised_id = f->last_stream_id = f->window_increment = 0;
-    f->nsettings = 0;
-    f->anomaly = NULL;
-
     int scope = stream_scoped(f->type);
     if (scope == 1 && f->stream_id == 0)
         flag(f, "stream frame on stream 0");

@@ -66,6 +66,20 @@ typedef struct h2_frame {
 
 /* Parse the 9-byte envelope. Returns 9, or GW_INCOMPLETE when n < 9. */
 ptrdiff_t h2_frame_hdr_parse(const uint8_t *p, size_t n, h2_frame *f);
+/* The envelope of 9 bytes the caller has checked are there, setting only the envelope fields
+ * (length, type, flags, reserved, stream_id): for a frame whose payload parse follows at once,
+ * which sets every typed field. Inline because it runs once per frame. */
+static inline void h2_frame_envelope(const uint8_t p[H2_FRAME_HDR_LEN], h2_frame *f)
+{
+    /* Two big-endian words (compilers turn these into byte-swapping loads). */
+    uint32_t w0 = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    uint32_t w1 = (uint32_t)p[5] << 24 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 8 | p[8];
+    f->length = w0 >> 8;
+    f->type = (uint8_t)w0;
+    f->flags = p[4];
+    f->reserved = (uint8_t)(w1 >> 31);
+    f->stream_id = w1 & 0x7fffffffu;
+}
 /* Parse the payload of a frame whose envelope is in *f; p holds f->length bytes. Fills the
  * typed fields; a violation (bad padding, wrong length, stream 0 where forbidden, ...) sets
  * f->anomaly and keeps what can be read. Returns 0. */

@@ -45,6 +45,7 @@ struct tcp_table {
     uint64_t next_index;
     tcp_acct held;
     uint64_t seed;
+    tcp_flow *last; /* the flow of the previous packet (still in the hash), or NULL */
     int have_time;
     int64_t now_ns;         /* latest capture time seen */
     int64_t next_expire_ns; /* when add() next looks for idle flows */
@@ -85,14 +86,11 @@ static void list_append(flist *l, tcp_flow *f)
     l->tail = f;
 }
 
-static int ep_cmp(const tcp_endpoint *a, const tcp_endpoint *b)
+/* Endpoints are built by set_endpoint, which zeroes the unused part of addr: a fixed 16-byte
+ * compare is exact. */
+static int ep_eq(const tcp_endpoint *a, const tcp_endpoint *b)
 {
-    if (a->ipver != b->ipver)
-        return a->ipver < b->ipver ? -1 : 1;
-    int r = memcmp(a->addr, b->addr, 16);
-    if (r)
-        return r;
-    return a->port == b->port ? 0 : (a->port < b->port ? -1 : 1);
+    return a->port == b->port && a->ipver == b->ipver && memcmp(a->addr, b->addr, 16) == 0;
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -102,32 +100,41 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h ^ (h >> 33);
 }
 
-static uint64_t ep_hash(uint64_t h, const tcp_endpoint *e)
+/* One endpoint under the table's seed. */
+static uint64_t ep_hash(uint64_t seed, const tcp_endpoint *e)
 {
     uint64_t w0, w1;
     memcpy(&w0, e->addr, 8);
     memcpy(&w1, e->addr + 8, 8);
-    h = mix(h, w0);
-    h = mix(h, w1);
-    return mix(h, (uint64_t)e->port << 8 | (uint64_t)(e->ipver & 0xff));
+    uint64_t h = (w0 ^ seed) * 0x9e3779b97f4a7c15ULL;
+    h ^= w1 ^ ((uint64_t)e->port << 8 | (uint64_t)(e->ipver & 0xff));
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 29);
 }
 
-/* Both directions hash alike: the endpoints go in a fixed order. */
+/* Both directions hash alike: the endpoints' hashes combine by a commutative sum (no ordering
+ * compare per packet), then a final mix spreads it over the low bits that pick the bucket. */
 static uint64_t pair_hash(const tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b)
 {
-    if (ep_cmp(a, b) > 0) {
-        const tcp_endpoint *s = a;
-        a = b;
-        b = s;
-    }
-    return ep_hash(ep_hash(t->seed, a), b);
+    uint64_t h = ep_hash(t->seed, a) + ep_hash(t->seed, b);
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 32);
 }
 
-static tcp_flow *lookup(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b, uint64_t hv)
+static int same_pair(const tcp_flow *f, const tcp_endpoint *a, const tcp_endpoint *b)
 {
+    return (ep_eq(&f->c.ep[0], a) && ep_eq(&f->c.ep[1], b)) ||
+           (ep_eq(&f->c.ep[0], b) && ep_eq(&f->c.ep[1], a));
+}
+
+static tcp_flow *lookup(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b)
+{
+    /* Packets come in runs of one connection: try the previous packet's flow before hashing. */
+    if (t->last && same_pair(t->last, a, b))
+        return t->last;
+    uint64_t hv = pair_hash(t, a, b);
     for (tcp_flow *f = t->buckets[hv & (t->nbuckets - 1)]; f; f = f->hnext) {
-        if ((ep_cmp(&f->c.ep[0], a) == 0 && ep_cmp(&f->c.ep[1], b) == 0) ||
-            (ep_cmp(&f->c.ep[0], b) == 0 && ep_cmp(&f->c.ep[1], a) == 0))
+        if (same_pair(f, a, b))
             return f;
     }
     return NULL;
@@ -135,6 +142,8 @@ static tcp_flow *lookup(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint 
 
 static void hash_remove(tcp_table *t, tcp_flow *f)
 {
+    if (t->last == f)
+        t->last = NULL;
     uint64_t hv = pair_hash(t, &f->c.ep[0], &f->c.ep[1]);
     tcp_flow **link = &t->buckets[hv & (t->nbuckets - 1)];
     while (*link && *link != f)
@@ -342,7 +351,7 @@ static void guess_client(tcp_conn *c)
     c->client_how = TCP_CLIENT_PORT;
 }
 
-static tcp_flow *create(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b, uint64_t hv)
+static tcp_flow *create(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b)
 {
     while (t->nentries >= t->o.max_flows && t->nentries > 0) {
         if (t->tomb.head)
@@ -357,7 +366,7 @@ static tcp_flow *create(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint 
     f->c.ep[0] = *a;
     f->c.ep[1] = *b;
     guess_client(&f->c);
-    size_t bi = hv & (t->nbuckets - 1);
+    size_t bi = pair_hash(t, a, b) & (t->nbuckets - 1);
     f->hnext = t->buckets[bi];
     t->buckets[bi] = f;
     list_append(&t->live, f);
@@ -381,7 +390,10 @@ static void set_endpoint(tcp_endpoint *e, int ipver, const uint8_t *addr, uint16
 {
     memset(e, 0, sizeof *e);
     e->ipver = ipver;
-    memcpy(e->addr, addr, ipver == 4 ? 4 : 16);
+    if (ipver == 4) /* fixed sizes: inline copies rather than a library call per packet */
+        memcpy(e->addr, addr, 4);
+    else
+        memcpy(e->addr, addr, 16);
     e->port = port;
 }
 
@@ -409,10 +421,9 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     tcp_endpoint a, b;
     set_endpoint(&a, seg->ipver, seg->src, seg->sport);
     set_endpoint(&b, seg->ipver, seg->dst, seg->dport);
-    uint64_t hv = pair_hash(t, &a, &b);
-    tcp_flow *f = lookup(t, &a, &b, hv);
-    int d = f && ep_cmp(&f->c.ep[0], &a) == 0 ? 0 : 1;
-    if (f && ep_cmp(&a, &b) == 0)
+    tcp_flow *f = lookup(t, &a, &b);
+    int d = f && ep_eq(&f->c.ep[0], &a) ? 0 : 1;
+    if (f && ep_eq(&a, &b))
         d = 0; /* a connection to itself: both directions look alike; treat all as ep[0]'s */
     int syn = (seg->flags & CAP_TCP_SYN) != 0;
     int ack = (seg->flags & CAP_TCP_ACK) != 0;
@@ -425,7 +436,7 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     }
     int opened = 0;
     if (!f) {
-        f = create(t, &a, &b, hv);
+        f = create(t, &a, &b);
         if (!f)
             return GW_ENOMEM;
         d = 0;
@@ -444,9 +455,12 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     c->fin[d] |= fin;
     c->rst[d] |= rst;
     f->last_pkt = pkt_no;
+    t->last = f;
     flist *l = c->closed ? &t->tomb : &t->live;
-    list_remove(l, f);
-    list_append(l, f);
+    if (l->tail != f) {
+        list_remove(l, f);
+        list_append(l, f);
+    }
     if (conn)
         *conn = c;
     if (dir)

@@ -297,6 +297,12 @@ void tcp_half_segment(tcp_half *h, tcp_rctx *x, uint32_t seq, int syn, const uin
     uint64_t end = s.o + tot;
     if (end <= h->next)
         return; /* entirely old: a retransmission (or a pure ACK) */
+    if (!h->ooo && s.o == h->next) { /* the common case: next in order, nothing held */
+        emit_data(h, x, dlen ? p : NULL, dlen, x->pkt_no, x->ts_ns);
+        if (h->next < end)
+            emit_gap(h, x, end - h->next, x->pkt_no, x->ts_ns);
+        return;
+    }
 
     uint64_t pos = umax(s.o, h->next);
     tcp_held *prev = NULL; /* the last held piece known to end at or before pos */

@@ -44,6 +44,11 @@ static void on_frame(void *u, h2_conn *h, const h2_frame_rec *r)
                   h2_frame_type_name(r->f.type), r->f.flags, r->f.stream_id, r->f.length);
     if (r->f.anomaly)
         gw_buf_printf(b, " anomaly=\"%s\"", r->f.anomaly);
+    /* h2_conn does not clear records wholesale: a frame without a block must still show none. */
+    if (!r->has_block && (r->block_stream || r->block_type || r->block_end_stream || r->block_len ||
+                          r->fields || r->nfields || r->hpack_err || r->hpack_why ||
+                          r->hpack_unknown))
+        gw_buf_printf(b, " STALE-BLOCK-FIELDS");
     if (r->has_block) {
         l->nblocks++;
         gw_buf_printf(b, " block(s%u t%u es%u len%zu err%d unk%d)", r->block_stream, r->block_type,

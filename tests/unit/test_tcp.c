@@ -1384,6 +1384,51 @@ static void test_many_flows(void)
     GW_CHECK_INT(R.nclose, 5000);
 }
 
+/* The table remembers the previous packet's flow to skip the hash: it must forget a flow that is
+ * destroyed (flow cap, idle), and must still tell the two directions and a flow to itself apart. */
+static void test_last_flow(void)
+{
+    tcp_opts o;
+    tcp_opts_default(&o);
+    o.max_flows = 1;
+    tcp_table *t = new_table(&o);
+    conv_init(t, 1, 2);
+    send_data(0, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 0);
+    send_data(1, 0, 10, 0, 0); /* the same flow, the other way: through the remembered one */
+    GW_CHECK_INT(CV.conn->index, 0);
+    GW_CHECK_INT(CV.dir, 1);
+    CV.port[0] = 40001; /* another pair: the cap evicts the remembered flow */
+    send_data(0, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 1);
+    GW_CHECK_INT(R.closes[0], 1);
+    CV.port[0] = 40000; /* the first pair again: a new connection, not the freed one */
+    send_data(0, 10, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 2);
+    GW_CHECK_INT(CV.dir, 0);
+    GW_CHECK_INT(R.closes[1], 1);
+    tcp_table_del(t);
+
+    /* a connection to itself: one flow, every packet ep[0]'s */
+    t = new_table(NULL);
+    conv_init(t, 1, 2);
+    memcpy(CV.ip[1], CV.ip[0], 16);
+    CV.port[1] = CV.port[0];
+    send_data(0, 0, 10, 0, 0);
+    send_data(0, 10, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 0);
+    GW_CHECK_INT(CV.dir, 0);
+    CV.port[1] = 50051; /* then a normal pair from the same address */
+    send_data(1, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 1);
+    GW_CHECK_INT(CV.dir, 0);
+    send_data(0, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 1);
+    GW_CHECK_INT(CV.dir, 1);
+    tcp_table_del(t);
+    GW_CHECK_INT(R.s[0][0].next, 20);
+}
+
 static void test_failmalloc(void)
 {
     /* every allocation failing in turn: no crash, no leak, streams stay contiguous */
@@ -1441,6 +1486,7 @@ int main(void)
     test_lossy_random();
     test_ipv6_and_str();
     test_many_flows();
+    test_last_flow();
     test_failmalloc();
     GW_TEST_END();
 }
