@@ -221,22 +221,29 @@ static size_t make_msg(uint8_t *m, size_t want)
     return o;
 }
 
+/* in[0..n) gzip-compressed into dst (cap bytes); returns the compressed length. */
+static size_t gzip_into(const uint8_t *in, size_t n, uint8_t *dst, size_t cap)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)n;
+    zs.next_out = dst;
+    zs.avail_out = (uInt)cap;
+    deflate(&zs, Z_FINISH);
+    size_t got = zs.total_out;
+    deflateEnd(&zs);
+    return got;
+}
+
 static void message(conn *c, int from, uint32_t stream, int gzip, int end_stream)
 {
     static uint8_t raw[1 << 21], z[1 << 21], framed[(1 << 21) + 5];
     size_t n = make_msg(raw, msg_size());
     const uint8_t *body = raw;
     if (gzip) {
-        z_stream zs;
-        memset(&zs, 0, sizeof zs);
-        deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
-        zs.next_in = raw;
-        zs.avail_in = (uInt)n;
-        zs.next_out = z;
-        zs.avail_out = sizeof z;
-        deflate(&zs, Z_FINISH);
-        n = zs.total_out;
-        deflateEnd(&zs);
+        n = gzip_into(raw, n, z, sizeof z);
         body = z;
     }
     framed[0] = (uint8_t)gzip;
@@ -592,16 +599,7 @@ static void small_message(sconn *sc, int from, uint32_t stream, int gzip, int en
     size_t n = make_small(raw, want > 2000 ? 2000 : want);
     const uint8_t *body = raw;
     if (gzip) {
-        z_stream zs;
-        memset(&zs, 0, sizeof zs);
-        deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY);
-        zs.next_in = raw;
-        zs.avail_in = (uInt)n;
-        zs.next_out = z;
-        zs.avail_out = sizeof z;
-        deflate(&zs, Z_FINISH);
-        n = zs.total_out;
-        deflateEnd(&zs);
+        n = gzip_into(raw, n, z, sizeof z);
         body = z;
     }
     framed[0] = (uint8_t)gzip;

@@ -118,21 +118,8 @@ bad:
     return GW_EPARSE;
 }
 
-ptrdiff_t pb_field_parse_whole(const uint8_t *p, size_t n, int max_depth, pb_field *f)
+ptrdiff_t pb_field_parse_whole_any(const uint8_t *p, size_t n, int max_depth, pb_field *f)
 {
-    /* Most fields have a one-byte tag (numbers 1..15) and a one-byte value or length. */
-    if (n >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
-        uint8_t wt = p[0] & 7;
-        if (wt == PB_WT_VARINT || (wt == PB_WT_LEN && p[1] <= n - 2)) {
-            f->number = p[0] >> 3;
-            f->wire_type = wt;
-            f->u = p[1];
-            f->bytes = wt == PB_WT_LEN ? p + 2 : NULL;
-            f->offset = 0;
-            f->size = wt == PB_WT_LEN ? 2 + (size_t)p[1] : 2;
-            return (ptrdiff_t)f->size;
-        }
-    }
     ptrdiff_t r = pb_field_parse(p, n, f);
     if (r < 0 || f->wire_type == PB_WT_EGROUP)
         return GW_EPARSE;

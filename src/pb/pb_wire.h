@@ -108,7 +108,24 @@ void pb_opts_default(pb_opts *o);
  * pb_printable_utf8: 1 when a LEN field of these bytes reads as STRING (strict UTF-8, no control
  *   characters but \t \n \r, no DEL, no C1); n == 0 counts.
  * pb_packed_varints: 1 when the bytes split into more than one minimally encoded varint. */
-ptrdiff_t pb_field_parse_whole(const uint8_t *p, size_t n, int max_depth, pb_field *f);
+ptrdiff_t pb_field_parse_whole_any(const uint8_t *p, size_t n, int max_depth, pb_field *f);
+static inline ptrdiff_t pb_field_parse_whole(const uint8_t *p, size_t n, int max_depth, pb_field *f)
+{
+    /* Most fields have a one-byte tag (numbers 1..15) and a one-byte value or length: inline. */
+    if (n >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
+        uint8_t wt = p[0] & 7;
+        if (wt == PB_WT_VARINT || (wt == PB_WT_LEN && p[1] <= n - 2)) {
+            f->number = p[0] >> 3;
+            f->wire_type = wt;
+            f->u = p[1];
+            f->bytes = wt == PB_WT_LEN ? p + 2 : NULL;
+            f->offset = 0;
+            f->size = wt == PB_WT_LEN ? 2 + (size_t)p[1] : 2;
+            return (ptrdiff_t)f->size;
+        }
+    }
+    return pb_field_parse_whole_any(p, n, max_depth, f);
+}
 int pb_printable_utf8(const uint8_t *p, size_t n);
 int pb_packed_varints(const uint8_t *p, size_t n);
 

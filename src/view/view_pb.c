@@ -729,23 +729,6 @@ static int json_key(gw_buf *o, uint32_t number, int first)
 
 static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int whole);
 
-/* pb_field_parse_whole with its common case (one-byte tag, one-byte value or length) inline. */
-static inline ptrdiff_t field_whole(const uint8_t *p, size_t n, int budget, pb_field *f)
-{
-    if (n >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
-        uint8_t wt = p[0] & 7;
-        if (wt == PB_WT_VARINT || (wt == PB_WT_LEN && p[1] <= n - 2)) {
-            f->number = p[0] >> 3;
-            f->wire_type = wt;
-            f->u = p[1];
-            f->bytes = wt == PB_WT_LEN ? p + 2 : NULL;
-            f->offset = 0;
-            f->size = wt == PB_WT_LEN ? 2 + (size_t)p[1] : 2;
-            return (ptrdiff_t)f->size;
-        }
-    }
-    return pb_field_parse_whole(p, n, budget, f);
-}
 
 /* A length-delimited field, by the walk's rules: string, nested message, packed varints, bytes. */
 static int json_len(json_ctx *j, const pb_field *f, int depth)
@@ -828,7 +811,7 @@ static int iter_next(field_iter *it, pb_field *f)
         return 1;
     }
     size_t at = it->refs ? it->refs[it->idx].off : it->off;
-    ptrdiff_t r = at < it->good ? field_whole(it->p + at, it->good - at, it->budget, f) : -1;
+    ptrdiff_t r = at < it->good ? pb_field_parse_whole(it->p + at, it->good - at, it->budget, f) : -1;
     if (r <= 0)
         return 0; /* cannot happen: the first pass saw these fields */
     it->off = at + (size_t)r;
@@ -852,7 +835,7 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int 
 
     while (pos < n) {
         pb_field spare, *f = count < JSON_INLINE ? &inl[count] : &spare; /* parsed in place */
-        ptrdiff_t r = field_whole(p + pos, n - pos, budget, f);
+        ptrdiff_t r = pb_field_parse_whole(p + pos, n - pos, budget, f);
         if (r < 0)
             break;
         if (f->number < prev)
