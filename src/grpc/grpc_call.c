@@ -147,20 +147,6 @@ static int ci_eq(const char *s, const char *lit, size_t n)
     return memcmp(s, lit, n) == 0 || strncasecmp(s, lit, n) == 0;
 }
 
-static int name_is(const hpack_field *f, const char *name)
-{
-    size_t n = strlen(name);
-    return !f->unknown_name && f->name_len == n && ci_eq(f->name, name, n);
-}
-
-static const hpack_field *find_field(const h2_frame_rec *fr, const char *name)
-{
-    for (size_t i = 0; i < fr->nfields; i++)
-        if (name_is(&fr->fields[i], name))
-            return &fr->fields[i];
-    return NULL;
-}
-
 /* The fields a call reads from a block, found in one pass; first occurrence wins. */
 enum { H_PATH, H_AUTHORITY, H_HOST, H_CT, H_ENC, H_TIMEOUT, H_METHOD, H_STATUS, H_N };
 
@@ -427,7 +413,7 @@ static int take_trailers(call_st *cs, const h2_frame_rec *fr)
         const hpack_field *f = &fr->fields[i];
         if (f->unknown_name || f->unknown_value)
             continue;
-        if (name_is(f, "grpc-status"))
+        if (f->name_len == 11 && name_eq(f, "grpc-status", 11))
             has_status = 1;
         take_trailer_field(cs, f->name, f->name_len, f->value, f->value_len);
     }
@@ -850,10 +836,9 @@ static int sender_is_client(grpc_conn *g, const h2_frame_rec *fr)
     if (fc != 0 && fc != 1) {
         fc = -1;
         if (fr->has_block) {
-            if (find_field(fr, ":method"))
-                fc = 1;
-            else if (find_field(fr, ":status"))
-                fc = 0;
+            const hpack_field *h[H_N];
+            classify(fr, h);
+            fc = h[H_METHOD] ? 1 : h[H_STATUS] ? 0 : -1;
         }
         if (fc < 0 && g->client_dir >= 0 && (fr->dir == 0 || fr->dir == 1))
             fc = fr->dir == g->client_dir;

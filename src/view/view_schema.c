@@ -57,38 +57,6 @@ static int clamp_depth(const pb_opts *o)
 
 static void put(gw_buf *b, const char *s) { gw_buf_append(b, s, strlen(s)); }
 
-/* 1: a byte JSON writes as itself (printable ASCII but '"' and '\\'); 0x80 and up: 0. */
-static const uint8_t json_plain[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-};
-
-/* view_json_string, with short plain ASCII (no quote, backslash, control or DEL: nothing to
- * escape) written in one append: most string fields in a preview are like that. */
-static void json_str(gw_buf *b, const uint8_t *p, size_t n)
-{
-    char t[66];
-    if (n <= sizeof t - 2) {
-        size_t i = 0;
-        while (i < n && json_plain[p[i]])
-            i++;
-        if (i == n) {
-            t[0] = '"';
-            memcpy(t + 1, p, n);
-            t[n + 1] = '"';
-            gw_buf_append(b, t, n + 2);
-            return;
-        }
-    }
-    view_json_string(b, (const char *)p, n);
-}
-
 /* ---- splitting and checking --------------------------------------------------------------- */
 
 static int wire_of(int type)
@@ -516,7 +484,7 @@ static void j_key(gw_buf *b, const pb_fdef *fd)
         gw_buf_printf(b, "\"[%s]\":", fd->full_name ? fd->full_name : fd->name);
         return;
     }
-    json_str(b, (const uint8_t *)fd->json_name, strlen(fd->json_name));
+    view_json_string(b, fd->json_name, strlen(fd->json_name));
     gw_buf_putc(b, ':');
 }
 
@@ -526,7 +494,7 @@ static void j_value(ctx *c, const item *x, int depth)
     gw_buf *b = c->out;
     const pb_fdef *fd = x->fd;
     switch (fd->type) {
-    case PB_T_STRING: json_str(b, x->body, x->blen); return;
+    case PB_T_STRING: view_json_string(b, (const char *)x->body, x->blen); return;
     case PB_T_BYTES:
         gw_buf_putc(b, '"');
         view_base64(b, x->body, x->blen);
@@ -559,13 +527,13 @@ static void j_map_key(ctx *c, const item *k, const pb_fdef *kfd)
         return;
     }
     if (kfd->type == PB_T_STRING) {
-        json_str(b, k->body, k->blen);
+        view_json_string(b, (const char *)k->body, k->blen);
         return;
     }
     gw_buf tmp;
     gw_buf_init(&tmp, 64);
     scalar(&tmp, kfd, k->f.u, 0);
-    json_str(b, tmp.data ? tmp.data : (const uint8_t *)"", tmp.len);
+    view_json_string(b, tmp.data ? (const char *)tmp.data : "", tmp.len);
     gw_buf_free(&tmp);
 }
 
@@ -706,7 +674,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
             }
             /* The JSON string is quoted once around the whole list: escape the inner part. */
             size_t at = b->len;
-            json_str(b, tmp.data ? tmp.data : (const uint8_t *)"", tmp.len);
+            view_json_string(b, tmp.data ? (const char *)tmp.data : "", tmp.len);
             if (b->len >= at + 2) {
                 memmove(b->data + at, b->data + at + 1, b->len - at - 2);
                 b->len -= 2;
@@ -786,7 +754,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
         if (t && v && !pb_is_message(v->body, v->blen, c->max_depth - depth - 1))
             t = NULL;
         put(b, "{\"@type\":");
-        json_str(b, u->body, u->blen);
+        view_json_string(b, (const char *)u->body, u->blen);
         if (!t) {
             put(b, ",\"_value\":\"");
             if (v)
@@ -1107,7 +1075,7 @@ static void s_value(ctx *c, const item *x, int depth)
     gw_buf *b = c->out;
     const pb_fdef *fd = x->fd;
     switch (fd->type) {
-    case PB_T_STRING: json_str(b, x->body, x->blen); return;
+    case PB_T_STRING: view_json_string(b, (const char *)x->body, x->blen); return;
     case PB_T_BYTES:
         gw_buf_putc(b, '<');
         hexs(b, x->body, x->blen, 32);
