@@ -241,7 +241,7 @@ int cli_proxy_main(int argc, char **argv)
     if (st.failed)
         rc = CLI_EXIT_FAIL;
     if (!st.quiet) {
-        const dissect_stats *ds = dissect_get_stats(st.d);
+        const dissect_stats dss = dissect_get_stats(st.d), *ds = &dss;
         fprintf(stderr, "grpcwire: %" PRIu64 " connections relayed, %" PRIu64
                         " packets recorded, %" PRIu64 " calls\n",
                 rpc_proxy_total(g_proxy), st.no, ds->calls);

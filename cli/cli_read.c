@@ -61,8 +61,10 @@ static const char read_help[] =
     "Output:\n"
     "  --color=WHEN          auto (default: on a terminal, unless NO_COLOR is set), always, never\n"
     "  -q, --quiet           no progress or summary on standard error\n"
-    "  --threads N           threads for --json (1 or 2; default 2 on two or more CPUs):\n"
-    "                        message bodies render on the second, output is the same\n"
+    "  --threads N           1 or 2 (default 2 on two or more CPUs): files are dissected\n"
+    "                        by two threads for the call log, --json and --stats\n"
+    "                        (connections dealt between them), other --json message\n"
+    "                        bodies render on the second; the output is the same\n"
     "  -h, --help            this help\n"
     "\n"
     "Exit status: 0 when the input was read to its end, 1 when it could not be read or was\n"
@@ -441,9 +443,24 @@ int cli_read_main(int argc, char **argv, int live)
     }
     vo.schemas = schemas;
     learn_schemas = schemas;
+    int refl = 0;
     if (!no_learn && !live && strcmp(file, "-") != 0 && !dopts.no_grpc &&
-        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && mentions_reflection(file))
+        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && (refl = mentions_reflection(file)))
         (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
+    /* The second core dissects half of the connections when the records can be merged back
+     * into one thread's order: files, the call log or --stats, no -c, and no schemas learned
+     * during the pass (--stats shows none; a file that never mentions reflection teaches none). */
+    int split = !live && vo.threads >= 2 && strcmp(file, "-") != 0 &&
+                (kind == VIEW_CALLS || kind == VIEW_STATS) && !vo.max_count && !vo.line_flush &&
+                (kind == VIEW_STATS || no_learn || !refl);
+    if (split) {
+        dissect_sink sinks[2];
+        if (view_new_pair(&v, kind, &vo, sinks) == 0 &&
+            dissect_new_split(&d, &dopts, sinks, view_pair_merge, v) == 0)
+            goto dissecting;
+        view_del(v); /* no thread or no memory: one thread tries */
+        v = NULL;
+    }
     if (view_new(&v, kind, &vo, &sink)) {
         cli_err("out of memory");
         rc = CLI_EXIT_FAIL;
@@ -459,6 +476,7 @@ int cli_read_main(int argc, char **argv, int live)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
+dissecting:
 
     if (live) {
         live_src = src;
@@ -519,7 +537,7 @@ int cli_read_main(int argc, char **argv, int live)
         rc = CLI_EXIT_FAIL;
     }
     if (live && !quiet) {
-        const dissect_stats *st = dissect_get_stats(d);
+        const dissect_stats sts = dissect_get_stats(d), *st = &sts;
         fprintf(stderr,
                 "grpcwire: %" PRIu64 " packets captured, %" PRIu64 " dropped by the kernel, %" PRIu64
                 " TCP connections, %" PRIu64 " calls\n",

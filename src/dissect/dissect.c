@@ -1,24 +1,96 @@
 #include "dissect/dissect.h"
 
+#include <pthread.h>
 #include <string.h>
 
+#include "common/gw_buf.h"
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
 
-/* Per TCP connection: the layers above tcp. Owned by the tcp_conn (user), freed in on_close. */
+/* One set of the layers above tcp with its sink: the whole pipeline has one; split reading has
+ * two, the second driven by a thread from the events the first thread posts. Counters are per
+ * upper so that no two threads write the same word. */
+typedef struct upper {
+    dissect *d;
+    dissect_sink s;
+    uint64_t h2_conns, calls, frames;
+    char pad[64]; /* the two threads' counters never share a cache line with the other's data */
+} upper;
+
+/* Per TCP connection: the layers above tcp. Owned by the tcp_conn (user) until t_close; for a
+ * connection dealt to the second upper, owned by that upper's thread from the open event on
+ * (it frees it at the close event). */
 typedef struct conn_state {
     h2_conn *h2;
     grpc_conn *grpc;
-    int detected;   /* on_detect(H2_YES) seen */
+    upper *up;
+    int detected; /* on_detect(H2_YES) seen */
+    int remote;   /* dealt to upper 1: the fields below are its thread's */
+    tcp_conn mirror; /* remote: that thread's copy of the tcp_conn, updated from the events */
 } conn_state;
+
+/* ---- split reading: events for upper 1, posted per epoch -------------------------------- */
+enum { EV_OPEN = 1, EV_DATA, EV_GAP, EV_ANOMALY, EV_CLOSE };
+
+/* What upper 1's layers read of the tcp_conn after its open, carried by every event. */
+typedef struct ev_snap {
+    int64_t first_ts_ns, last_ts_ns;
+    int client, client_how;
+    uint8_t syn[2], fin[2], rst[2];
+} ev_snap;
+
+typedef struct ev {
+    uint64_t seq;
+    conn_state *cs;
+    uint8_t type, dir;
+    int why;            /* EV_CLOSE */
+    uint32_t n;         /* data bytes that follow the event (EV_DATA) */
+    uint64_t off, len, pkt_no;
+    int64_t ts;
+    const char *what;   /* EV_ANOMALY (static) */
+    ev_snap snap;
+} ev;
+
+/* An epoch ends after this many packets or bytes of TCP stream (both threads' together),
+ * whichever comes first: large enough that the hand-over costs nothing, small enough that the
+ * text held per epoch (JSON of large messages is a few times their size) stays small. */
+#define EPOCH_PACKETS 2048
+#define EPOCH_BYTES (256u << 10)
+
+/* The ring of epochs between the reading thread and upper 1's: at most DISSECT_EPOCHS in
+ * flight, so memory stays bounded however far ahead the reader could run. */
+typedef struct slot {
+    gw_buf evs; /* events and their bytes, each 8-aligned */
+} slot;
+
+typedef struct split {
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    slot slots[DISSECT_EPOCHS];
+    uint64_t epoch;      /* the reader's current epoch (filled in slots[epoch % N]) */
+    uint64_t done_epoch; /* epochs fully processed and merged by upper 1's thread */
+    uint64_t posted;     /* epochs handed over */
+    int quit;            /* no more epochs after `posted` */
+    int discard;         /* dissect_del before finish: process, do not merge */
+    uint64_t epoch_pkts;
+    uint64_t epoch_bytes; /* stream bytes delivered to either upper in this epoch */
+    void (*merge)(void *mu, uint64_t epoch);
+    void *merge_u;
+    uint64_t live[2];    /* live connections per upper, to deal new ones */
+} split;
 
 struct dissect {
     dissect_opts o;
-    dissect_sink s;
+    upper up[2];
+    int nup;
+    split *sp;          /* NULL: one thread */
+    uint64_t seq;       /* split: events numbered in single-threaded order */
     cap_decoder *dec;
     tcp_table *tcp;
     dissect_stats st;
-    int64_t now_ns; /* timestamp of the packet being processed */
+    int finished;
 };
 
 void dissect_opts_default(dissect_opts *o)
@@ -33,73 +105,73 @@ void dissect_opts_default(dissect_opts *o)
 /* ---- grpc -> sink ---------------------------------------------------------------------- */
 static void g_call_start(void *u, grpc_call *c)
 {
-    dissect *d = u;
-    d->st.calls++;
-    if (d->s.on_call_start)
-        d->s.on_call_start(d->s.u, c);
+    upper *up = u;
+    up->calls++;
+    if (up->s.on_call_start)
+        up->s.on_call_start(up->s.u, c);
 }
 static void g_message(void *u, grpc_call *c, const grpc_msg *m)
 {
-    dissect *d = u;
-    if (d->s.on_message)
-        d->s.on_message(d->s.u, c, m);
+    upper *up = u;
+    if (up->s.on_message)
+        up->s.on_message(up->s.u, c, m);
 }
 static void g_call_end(void *u, grpc_call *c)
 {
-    dissect *d = u;
-    if (d->s.on_call_end)
-        d->s.on_call_end(d->s.u, c);
+    upper *up = u;
+    if (up->s.on_call_end)
+        up->s.on_call_end(up->s.u, c);
 }
 
 /* ---- h2 -> grpc and sink --------------------------------------------------------------- */
 static void h_preface(void *u, h2_conn *h, int dir, uint64_t pkt_no, int64_t ts)
 {
-    dissect *d = u;
-    if (d->s.on_preface)
-        d->s.on_preface(d->s.u, h2_conn_tcp(h), dir);
+    upper *up = u;
+    if (up->s.on_preface)
+        up->s.on_preface(up->s.u, h2_conn_tcp(h), dir);
 }
 static void h_frame(void *u, h2_conn *h, const h2_frame_rec *fr)
 {
-    dissect *d = u;
+    upper *up = u;
     conn_state *cs = *h2_conn_user(h);
-    d->st.frames++;
-    if (d->s.on_frame)
-        d->s.on_frame(d->s.u, h2_conn_tcp(h), fr);
+    up->frames++;
+    if (up->s.on_frame)
+        up->s.on_frame(up->s.u, h2_conn_tcp(h), fr);
     if (cs && cs->grpc)
         grpc_conn_frame(cs->grpc, fr);
 }
 static void h_skip(void *u, h2_conn *h, int dir, uint64_t off, uint64_t len, const char *why,
                    uint64_t pkt_no, int64_t ts)
 {
-    dissect *d = u;
+    upper *up = u;
     conn_state *cs = *h2_conn_user(h);
-    if (d->s.on_h2_skip)
-        d->s.on_h2_skip(d->s.u, h2_conn_tcp(h), dir, off, len, why);
+    if (up->s.on_h2_skip)
+        up->s.on_h2_skip(up->s.u, h2_conn_tcp(h), dir, off, len, why);
     if (cs && cs->grpc)
         grpc_conn_skip(cs->grpc, dir, len);
 }
 static void h_anomaly(void *u, h2_conn *h, int dir, uint32_t stream, uint64_t pkt_no,
                       const char *what)
 {
-    dissect *d = u;
-    if (d->s.on_h2_anomaly)
-        d->s.on_h2_anomaly(d->s.u, h2_conn_tcp(h), dir, stream, what);
+    upper *up = u;
+    if (up->s.on_h2_anomaly)
+        up->s.on_h2_anomaly(up->s.u, h2_conn_tcp(h), dir, stream, what);
 }
 static void h_detect(void *u, h2_conn *h, int state)
 {
-    dissect *d = u;
+    upper *up = u;
     conn_state *cs = *h2_conn_user(h);
     if (state != H2_YES || !cs || cs->detected)
         return;
     cs->detected = 1;
-    d->st.h2_conns++;
-    if (!d->o.no_grpc) {
-        grpc_callbacks gcb = {d, g_call_start, g_message, g_call_end};
-        cs->grpc = grpc_conn_new(&d->o.grpc, &gcb, h);
+    up->h2_conns++;
+    if (!up->d->o.no_grpc) {
+        grpc_callbacks gcb = {up, g_call_start, g_message, g_call_end};
+        cs->grpc = grpc_conn_new(&up->d->o.grpc, &gcb, h);
     }
 }
 
-/* ---- tcp -> h2 and sink ---------------------------------------------------------------- */
+/* ---- one connection's layers above tcp, on its upper's thread ----------------------------- */
 static int port_forced(const dissect *d, const tcp_conn *c)
 {
     for (int i = 0; i < d->o.n_h2_ports; i++)
@@ -108,34 +180,149 @@ static int port_forced(const dissect *d, const tcp_conn *c)
     return 0;
 }
 
+/* cs (may be NULL: out of memory) gets its h2 connection; c is the tcp_conn its layers see. */
+static void up_open(upper *up, conn_state *cs, tcp_conn *c)
+{
+    if (cs) {
+        h2_opts ho = up->d->o.h2;
+        ho.force = ho.force || port_forced(up->d, c);
+        h2_callbacks hcb = {up, h_preface, h_frame, h_skip, h_anomaly, h_detect};
+        cs->h2 = h2_conn_new(&ho, &hcb, c);
+        if (cs->h2)
+            *h2_conn_user(cs->h2) = cs;
+    }
+    if (up->s.on_conn_open)
+        up->s.on_conn_open(up->s.u, c);
+}
+
+static void up_gap(upper *up, conn_state *cs, tcp_conn *c, int dir, uint64_t off, uint64_t len,
+                   uint64_t pkt_no, int64_t ts)
+{
+    if (up->s.on_tcp_gap)
+        up->s.on_tcp_gap(up->s.u, c, dir, off, len);
+    if (cs && cs->h2)
+        h2_conn_gap(cs->h2, dir, off, len, pkt_no, ts);
+}
+
+static void up_close(upper *up, conn_state *cs, tcp_conn *c, int why)
+{
+    int has = cs && cs->h2;
+    if (has)
+        h2_conn_end(cs->h2);
+    int state = has ? h2_conn_state(cs->h2) : H2_NO;
+    if (has && cs->grpc) {
+        grpc_conn_close(cs->grpc, c->last_ts_ns);
+        grpc_conn_del(cs->grpc);
+    }
+    if (up->s.on_conn_close)
+        up->s.on_conn_close(up->s.u, c, why, state);
+    if (has)
+        h2_conn_del(cs->h2);
+}
+
+/* ---- tcp -> the uppers ------------------------------------------------------------------- */
+/* Split: the next event's number, told to upper 0's sink when the event is its own. */
+static uint64_t next_seq(dissect *d, const conn_state *cs)
+{
+    uint64_t seq = ++d->seq;
+    if (d->sp && (!cs || !cs->remote) && d->up[0].s.on_seq)
+        d->up[0].s.on_seq(d->up[0].s.u, seq);
+    return seq;
+}
+
+static void snap_of(ev_snap *s, const tcp_conn *c)
+{
+    s->first_ts_ns = c->first_ts_ns;
+    s->last_ts_ns = c->last_ts_ns;
+    s->client = c->client;
+    s->client_how = c->client_how;
+    memcpy(s->syn, c->syn, 2);
+    memcpy(s->fin, c->fin, 2);
+    memcpy(s->rst, c->rst, 2);
+}
+
+/* Queue an event (and n bytes) for upper 1 in the current epoch's slot. Out of memory drops
+ * the event and reports it: the connection then shows what a gap would. */
+static int post(dissect *d, const ev *e, const uint8_t *p, size_t n)
+{
+    split *sp = d->sp;
+    gw_buf *b = &sp->slots[sp->epoch % DISSECT_EPOCHS].evs;
+    size_t pad = (8 - (n & 7)) & 7;
+    if (gw_buf_reserve(b, sizeof *e + n + pad))
+        return GW_ENOMEM;
+    memcpy(b->data + b->len, e, sizeof *e);
+    ((ev *)(void *)(b->data + b->len))->n = (uint32_t)n;
+    b->len += sizeof *e;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    memset(b->data + b->len + n, 0, pad);
+    b->len += n + pad;
+    return 0;
+}
+
+static void post_simple(dissect *d, conn_state *cs, const tcp_conn *c, int type, int dir,
+                        uint64_t off, uint64_t len, uint64_t pkt_no, int64_t ts, const char *what,
+                        const uint8_t *p, size_t n)
+{
+    ev e;
+    memset(&e, 0, sizeof e);
+    e.seq = next_seq(d, cs);
+    e.cs = cs;
+    e.type = (uint8_t)type;
+    e.dir = (uint8_t)dir;
+    e.off = off;
+    e.len = len;
+    e.pkt_no = pkt_no;
+    e.ts = ts;
+    e.what = what;
+    snap_of(&e.snap, c);
+    (void)post(d, &e, p, n);
+}
+
 static void t_open(void *u, tcp_conn *c)
 {
     dissect *d = u;
     d->st.conns++;
-    conn_state *cs = gw_calloc(1, sizeof *cs); /* owned by c->user until t_close */
+    conn_state *cs = gw_calloc(1, sizeof *cs); /* owned as the struct's comment says */
+    /* Deal: the reading thread also reads, runs tcp for every connection and posts the other
+     * thread's events (about a seventh of the work on small calls), so it takes 7 live
+     * connections for every 9 of the other's. Output does not depend on the deal. */
+    int who = d->sp && cs && d->sp->live[1] * 7 <= d->sp->live[0] * 9;
     if (cs) {
-        h2_opts ho = d->o.h2;
-        ho.force = ho.force || port_forced(d, c);
-        h2_callbacks hcb = {d, h_preface, h_frame, h_skip, h_anomaly, h_detect};
-        cs->h2 = h2_conn_new(&ho, &hcb, c);
-        if (cs->h2) {
-            *h2_conn_user(cs->h2) = cs;
-        } else {
-            gw_free(cs);
-            cs = NULL;
-        }
+        cs->up = &d->up[who];
+        cs->remote = who;
     }
     c->user = cs; /* NULL: out of memory, the connection is still counted but not decoded */
-    if (d->s.on_conn_open)
-        d->s.on_conn_open(d->s.u, c);
+    if (!who) {
+        if (d->sp)
+            next_seq(d, cs);
+        up_open(&d->up[0], cs, c);
+        if (d->sp)
+            d->sp->live[0]++;
+        return;
+    }
+    d->sp->live[1]++;
+    cs->mirror = *c;
+    cs->mirror.user = NULL;
+    post_simple(d, cs, c, EV_OPEN, 0, 0, 0, 0, 0, NULL, NULL, 0);
 }
 
 static void t_data(void *u, tcp_conn *c, int dir, uint64_t off, const uint8_t *p, size_t n,
                    uint64_t pkt_no, int64_t ts)
 {
+    dissect *d = u;
     conn_state *cs = c->user;
-    (void)u;
-    if (cs)
+    if (!cs)
+        return;
+    if (d->sp)
+        d->sp->epoch_bytes += n;
+    if (cs->remote) {
+        post_simple(d, cs, c, EV_DATA, dir, off, 0, pkt_no, ts, NULL, p, n);
+        return;
+    }
+    if (d->sp)
+        next_seq(d, cs);
+    if (cs->h2)
         h2_conn_data(cs->h2, dir, off, p, n, pkt_no, ts);
 }
 
@@ -144,41 +331,174 @@ static void t_gap(void *u, tcp_conn *c, int dir, uint64_t off, uint64_t len, uin
 {
     dissect *d = u;
     conn_state *cs = c->user;
-    if (d->s.on_tcp_gap)
-        d->s.on_tcp_gap(d->s.u, c, dir, off, len);
-    if (cs)
-        h2_conn_gap(cs->h2, dir, off, len, pkt_no, ts);
+    if (cs && cs->remote) {
+        post_simple(d, cs, c, EV_GAP, dir, off, len, pkt_no, ts, NULL, NULL, 0);
+        return;
+    }
+    if (d->sp)
+        next_seq(d, cs);
+    up_gap(&d->up[0], cs, c, dir, off, len, pkt_no, ts);
 }
 
 static void t_anomaly(void *u, tcp_conn *c, int dir, uint64_t pkt_no, const char *what)
 {
     dissect *d = u;
-    if (d->s.on_tcp_anomaly)
-        d->s.on_tcp_anomaly(d->s.u, c, dir, pkt_no, what);
+    conn_state *cs = c->user;
+    if (cs && cs->remote) {
+        post_simple(d, cs, c, EV_ANOMALY, dir, 0, 0, pkt_no, 0, what, NULL, 0);
+        return;
+    }
+    if (d->sp)
+        next_seq(d, cs);
+    if (d->up[0].s.on_tcp_anomaly)
+        d->up[0].s.on_tcp_anomaly(d->up[0].s.u, c, dir, pkt_no, what);
 }
 
 static void t_close(void *u, tcp_conn *c, int why)
 {
     dissect *d = u;
     conn_state *cs = c->user;
-    if (cs)
-        h2_conn_end(cs->h2);
-    int state = cs ? h2_conn_state(cs->h2) : H2_NO;
-    if (cs && cs->grpc) {
-        grpc_conn_close(cs->grpc, c->last_ts_ns);
-        grpc_conn_del(cs->grpc);
-    }
-    if (d->s.on_conn_close)
-        d->s.on_conn_close(d->s.u, c, why, state);
-    if (cs) {
-        h2_conn_del(cs->h2);
-        gw_free(cs);
-    }
     c->user = NULL;
+    if (cs && cs->remote) {
+        /* The whole tcp_conn travels: views read its counters when it closes. */
+        d->sp->live[1]--;
+        ev e;
+        memset(&e, 0, sizeof e);
+        e.seq = next_seq(d, cs);
+        e.cs = cs;
+        e.type = EV_CLOSE;
+        e.why = why;
+        snap_of(&e.snap, c);
+        tcp_conn full = *c;
+        full.user = NULL;
+        (void)post(d, &e, (const uint8_t *)&full, sizeof full);
+        return;
+    }
+    if (d->sp) {
+        next_seq(d, cs);
+        d->sp->live[0]--;
+    }
+    up_close(&d->up[0], cs, c, why);
+    gw_free(cs);
+}
+
+/* ---- upper 1's thread ------------------------------------------------------------------- */
+/* The copy follows the reader's tcp_conn, except where the layers above settled the client:
+ * tcp only ever raises client_how (port guess, then SYN), the layers above set UPPER. */
+static void apply_snap(tcp_conn *m, const ev_snap *s)
+{
+    m->first_ts_ns = s->first_ts_ns;
+    m->last_ts_ns = s->last_ts_ns;
+    if (s->client_how > m->client_how) {
+        m->client = s->client;
+        m->client_how = s->client_how;
+    }
+    memcpy(m->syn, s->syn, 2);
+    memcpy(m->fin, s->fin, 2);
+    memcpy(m->rst, s->rst, 2);
+}
+
+static void run_event(dissect *d, const ev *e, const uint8_t *p)
+{
+    upper *up = &d->up[1];
+    conn_state *cs = e->cs;
+    tcp_conn *m = &cs->mirror;
+    if (up->s.on_seq)
+        up->s.on_seq(up->s.u, e->seq);
+    if (e->type == EV_CLOSE) {
+        tcp_conn full;
+        memcpy(&full, p, sizeof full);
+        int client = m->client, how = m->client_how;
+        *m = full;
+        m->client = client;
+        m->client_how = how;
+    }
+    apply_snap(m, &e->snap);
+    switch (e->type) {
+    case EV_OPEN: up_open(up, cs, m); break;
+    case EV_DATA:
+        if (cs->h2)
+            h2_conn_data(cs->h2, e->dir, e->off, p, e->n, e->pkt_no, e->ts);
+        break;
+    case EV_GAP: up_gap(up, cs, m, e->dir, e->off, e->len, e->pkt_no, e->ts); break;
+    case EV_ANOMALY:
+        if (up->s.on_tcp_anomaly)
+            up->s.on_tcp_anomaly(up->s.u, m, e->dir, e->pkt_no, e->what);
+        break;
+    case EV_CLOSE:
+        up_close(up, cs, m, e->why);
+        gw_free(cs);
+        break;
+    }
+}
+
+static void *split_main(void *arg)
+{
+    dissect *d = arg;
+    split *sp = d->sp;
+    for (uint64_t e = 0;; e++) {
+        slot *s = &sp->slots[e % DISSECT_EPOCHS];
+        pthread_mutex_lock(&sp->mu);
+        while (sp->posted <= e && !sp->quit)
+            pthread_cond_wait(&sp->cv, &sp->mu);
+        int have = sp->posted > e;
+        int discard = sp->discard;
+        pthread_mutex_unlock(&sp->mu);
+        if (!have)
+            break;
+        for (size_t o = 0; o < s->evs.len;) {
+            const ev *x = (const ev *)(const void *)(s->evs.data + o);
+            const uint8_t *p = s->evs.data + o + sizeof *x;
+            run_event(d, x, p);
+            o += sizeof *x + x->n + ((8 - (x->n & 7)) & 7);
+        }
+        if (d->up[1].s.on_epoch)
+            d->up[1].s.on_epoch(d->up[1].s.u, e);
+        if (!discard && sp->merge)
+            sp->merge(sp->merge_u, e);
+        gw_buf_reset(&s->evs);
+        pthread_mutex_lock(&sp->mu);
+        sp->done_epoch = e + 1;
+        pthread_cond_broadcast(&sp->cv);
+        pthread_mutex_unlock(&sp->mu);
+    }
+    return NULL;
+}
+
+/* Hand the current epoch over and open the next slot (waiting while it is still in use). */
+static void end_epoch(dissect *d)
+{
+    split *sp = d->sp;
+    if (d->up[0].s.on_epoch)
+        d->up[0].s.on_epoch(d->up[0].s.u, sp->epoch);
+    pthread_mutex_lock(&sp->mu);
+    sp->posted = sp->epoch + 1;
+    sp->epoch++;
+    pthread_cond_broadcast(&sp->cv);
+    while (sp->done_epoch + DISSECT_EPOCHS <= sp->epoch)
+        pthread_cond_wait(&sp->cv, &sp->mu);
+    pthread_mutex_unlock(&sp->mu);
+    sp->epoch_pkts = 0;
+    sp->epoch_bytes = 0;
+}
+
+/* End of the events: the last epoch goes over, the thread drains and stops. */
+static void split_stop(dissect *d)
+{
+    split *sp = d->sp;
+    if (!sp || !sp->started)
+        return;
+    end_epoch(d);
+    pthread_mutex_lock(&sp->mu);
+    sp->quit = 1;
+    pthread_cond_broadcast(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+    pthread_join(sp->th, NULL);
+    sp->started = 0;
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
-int dissect_new(dissect **out, const dissect_opts *opts, const dissect_sink *sink)
+static int make(dissect **out, const dissect_opts *opts, const dissect_sink *sinks, int n)
 {
     int rc = GW_ENOMEM;
     dissect *d = gw_calloc(1, sizeof *d); /* owned by the caller: dissect_del */
@@ -189,8 +509,12 @@ int dissect_new(dissect **out, const dissect_opts *opts, const dissect_sink *sin
         d->o = *opts;
     else
         dissect_opts_default(&d->o);
-    if (sink)
-        d->s = *sink;
+    d->nup = n;
+    for (int i = 0; i < n; i++) {
+        d->up[i].d = d;
+        if (sinks)
+            d->up[i].s = sinks[i];
+    }
     rc = cap_decoder_new(&d->dec, &d->o.cap);
     if (rc)
         goto fail;
@@ -208,10 +532,43 @@ fail:
     return rc;
 }
 
+int dissect_new(dissect **out, const dissect_opts *opts, const dissect_sink *sink)
+{
+    return make(out, opts, sink, 1);
+}
+
+int dissect_new_split(dissect **out, const dissect_opts *opts, const dissect_sink sinks[2],
+                      void (*merge)(void *mu, uint64_t epoch), void *merge_u)
+{
+    int rc = make(out, opts, sinks, 2);
+    if (rc)
+        return rc;
+    dissect *d = *out;
+    split *sp = gw_calloc(1, sizeof *sp); /* owned by d: split_free */
+    if (!sp) {
+        dissect_del(d);
+        *out = NULL;
+        return GW_ENOMEM;
+    }
+    pthread_mutex_init(&sp->mu, NULL);
+    pthread_cond_init(&sp->cv, NULL);
+    sp->merge = merge;
+    sp->merge_u = merge_u;
+    d->sp = sp;
+    if (pthread_create(&sp->th, NULL, split_main, d) != 0) {
+        dissect_del(d);
+        *out = NULL;
+        return GW_ENOMEM;
+    }
+    sp->started = 1;
+    return 0;
+}
+
 int dissect_packet(dissect *d, const cap_packet *pkt)
 {
     cap_layers l;
     dissect_pkt dp = {pkt, &l, 0, NULL, 0};
+    const dissect_sink *s = &d->up[0].s;
     int rc = cap_decode(d->dec, pkt, &l);
     if (rc < 0)
         return rc;
@@ -220,41 +577,70 @@ int dissect_packet(dissect *d, const cap_packet *pkt)
     if (d->st.first_ts_ns < 0)
         d->st.first_ts_ns = pkt->ts_ns;
     d->st.last_ts_ns = pkt->ts_ns;
-    d->now_ns = pkt->ts_ns;
     dp.is_tcp = rc == 1;
+    if (d->sp)
+        next_seq(d, NULL);
     if (dp.is_tcp) {
         /* The tcp_conn is only known after tcp_table_add, but views want the packet's begin
          * before the records its bytes produce: begin is called with conn = NULL for TCP packets
          * and end with the conn filled in. */
         d->st.tcp_packets++;
-        if (d->s.on_packet_begin)
-            d->s.on_packet_begin(d->s.u, &dp);
+        if (s->on_packet_begin)
+            s->on_packet_begin(s->u, &dp);
         rc = tcp_table_add(d->tcp, &l, pkt->no, pkt->ts_ns, pkt->wirelen, &dp.conn, &dp.dir);
         if (rc == GW_ENOMEM)
             return rc;
-    } else if (d->s.on_packet_begin) {
-        d->s.on_packet_begin(d->s.u, &dp);
+    } else if (s->on_packet_begin) {
+        s->on_packet_begin(s->u, &dp);
     }
-    if (d->s.on_packet_end)
-        d->s.on_packet_end(d->s.u, &dp);
+    if (d->sp)
+        next_seq(d, NULL);
+    if (s->on_packet_end)
+        s->on_packet_end(s->u, &dp);
+    if (d->sp && (++d->sp->epoch_pkts >= EPOCH_PACKETS || d->sp->epoch_bytes >= EPOCH_BYTES))
+        end_epoch(d);
     return 0;
 }
 
 void dissect_finish(dissect *d)
 {
+    if (d->finished)
+        return;
+    d->finished = 1;
     tcp_table_flush(d->tcp);
+    split_stop(d);
 }
 
 void dissect_del(dissect *d)
 {
     if (!d)
         return;
+    if (d->sp && d->sp->started && !d->finished) {
+        /* Dropped without finishing: upper 1 still frees its connections, merges nothing. */
+        pthread_mutex_lock(&d->sp->mu);
+        d->sp->discard = 1;
+        pthread_mutex_unlock(&d->sp->mu);
+        dissect_finish(d);
+    }
     tcp_table_del(d->tcp);
     cap_decoder_del(d->dec);
+    if (d->sp) {
+        for (int i = 0; i < DISSECT_EPOCHS; i++)
+            gw_buf_free(&d->sp->slots[i].evs);
+        pthread_mutex_destroy(&d->sp->mu);
+        pthread_cond_destroy(&d->sp->cv);
+        gw_free(d->sp);
+    }
     gw_free(d);
 }
 
-const dissect_stats *dissect_get_stats(const dissect *d)
+dissect_stats dissect_get_stats(const dissect *d)
 {
-    return &d->st;
+    dissect_stats st = d->st;
+    for (int i = 0; i < d->nup; i++) {
+        st.h2_conns += d->up[i].h2_conns;
+        st.calls += d->up[i].calls;
+        st.frames += d->up[i].frames;
+    }
+    return st;
 }

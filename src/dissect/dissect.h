@@ -52,15 +52,31 @@ typedef struct dissect_sink {
     void (*on_call_start)(void *u, grpc_call *call);
     void (*on_message)(void *u, grpc_call *call, const grpc_msg *m);
     void (*on_call_end)(void *u, grpc_call *call);
+    /* Split reading only (dissect_new_split). on_seq: the records that follow, up to the next
+     * on_seq, come from event number seq; events are numbered in the order one thread would
+     * deliver them, so sorting two sinks' records by it gives one thread's order. on_epoch: the
+     * events of epoch e (a run of packets) are all delivered to this sink. */
+    void (*on_seq)(void *u, uint64_t seq);
+    void (*on_epoch)(void *u, uint64_t epoch);
 } dissect_sink;
 
 typedef struct dissect dissect;
 
 /* opts may be NULL; the sink is copied. Returns 0 or GW_ENOMEM. */
 int dissect_new(dissect **out, const dissect_opts *opts, const dissect_sink *sink);
+/* Split reading, for the second core: connections are dealt between two sinks. sinks[0] gets
+ * its records on the caller's thread, as dissect_new's sink does (and every packet's begin and
+ * end); sinks[1] gets the records of its connections on a thread the dissect owns, in the same
+ * order per connection (the tcp_conn it is shown is that thread's copy). merge(merge_u, e) runs on
+ * that thread after both sinks saw on_epoch(e), epochs in order; the reader runs at most
+ * DISSECT_EPOCHS epochs ahead of it. Returns 0 or GW_ENOMEM (no thread). */
+#define DISSECT_EPOCHS 4
+int dissect_new_split(dissect **out, const dissect_opts *opts, const dissect_sink sinks[2],
+                      void (*merge)(void *merge_u, uint64_t epoch), void *merge_u);
 /* One packet through every layer. Returns 0 or GW_ENOMEM. */
 int dissect_packet(dissect *d, const cap_packet *pkt);
-/* End of input: deliver what is held, end every call and connection. */
+/* End of input: deliver what is held, end every call and connection (split: and wait until
+ * the last epoch is merged). */
 void dissect_finish(dissect *d);
 void dissect_del(dissect *d);
 
@@ -69,6 +85,6 @@ typedef struct dissect_stats {
     uint64_t packets, bytes, tcp_packets, conns, h2_conns, calls, frames;
     int64_t first_ts_ns, last_ts_ns;
 } dissect_stats;
-const dissect_stats *dissect_get_stats(const dissect *d);
+dissect_stats dissect_get_stats(const dissect *d);
 
 #endif

@@ -60,6 +60,8 @@ void view_sync(view *v)
 
 void view_flush(view *v)
 {
+    if (v->split)
+        return; /* the text waits for its epoch's merge */
     if (v->q) {
         if (view_out_text(v->q, &v->out))
             v->err = GW_ENOMEM;
@@ -91,6 +93,7 @@ int view_pkt_selected(const view *v, uint64_t no)
 
 int view_finish(view *v)
 {
+    view_pair_end(v);
     if (v->finish)
         v->finish(v);
     view_sync(v);
@@ -101,7 +104,7 @@ int view_finish(view *v)
 
 int view_done(const view *v)
 {
-    return v->done || (v->q && view_out_failed(v->q));
+    return v->done || (v->q && view_out_failed(v->q)) || atomic_load(&v->merge_err);
 }
 
 void view_del(view *v)
@@ -111,6 +114,8 @@ void view_del(view *v)
     if (v->del_state)
         v->del_state(v); /* the calls' references; queued uses hold their own */
     view_out_del(v->q);  /* drains the queue: its jobs read the view's options */
+    view_del(v->peer);
+    view_pair_free(v);
     gw_buf_free(&v->out);
     gw_free(v);
 }

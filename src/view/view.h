@@ -47,6 +47,13 @@ void view_opts_default(view_opts *o);
 typedef struct view view;
 /* Create a view and fill `sink` with its callbacks. Returns 0 or GW_ENOMEM. */
 int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink);
+/* Split reading (dissect_new_split): two views of one kind, one per dissecting thread, whose
+ * records reach o->out merged into exactly the order one view would print them. *out is the
+ * view to finish and delete (it owns the second); sinks[0] and sinks[1] are the two views'
+ * sinks; view_pair_merge with *out as its argument is dissect's merge callback. For the call
+ * log (text or JSON) and --stats, without max_count or line_flush; GW_EINVAL otherwise. */
+int view_new_pair(view **out, int kind, const view_opts *o, dissect_sink sinks[2]);
+void view_pair_merge(void *first, uint64_t epoch);
 /* End of input: print what is printed at the end, flush. Returns 0 or GW_EIO (write failed). */
 int view_finish(view *v);
 /* Wait until the writer thread has caught up: call before changing what jobs read (schemas). */

@@ -5,6 +5,18 @@
 #include "view/view_out.h"
 
 #define VIEW_FLUSH_AT (64 * 1024)
+
+/* Split reading (view_split.c): text in v->out up to `end` came from event `seq`. */
+typedef struct view_mark {
+    uint64_t seq;
+    size_t end;
+} view_mark;
+/* One epoch's text of one view, with its marks. */
+typedef struct view_epoch {
+    gw_buf text;
+    view_mark *m; /* owned */
+    size_t n, cap;
+} view_epoch;
 /* Append a string literal (its length counted by the compiler). */
 #define VIEW_PUT(b, lit) gw_buf_append((b), "" lit, sizeof(lit) - 1)
 
@@ -21,8 +33,22 @@ struct view {
     void *state;         /* the kind's own state, owned by the view */
     void (*finish)(view *v);
     void (*del_state)(view *v);
+    /* Split reading (view_new_pair): records stay in out, marked by event, until their epoch
+     * is merged with the peer's by view_pair_merge into the first view's mout. */
+    int split;
+    struct view *peer;   /* the second view, owned by the first */
+    uint64_t cur_seq;    /* the event whose records are being appended */
+    view_epoch cur;      /* marks of out (cur.text unused) */
+    view_epoch ep[DISSECT_EPOCHS];
+    gw_buf mout;         /* the first view's merged text, written at VIEW_FLUSH_AT */
+    atomic_int merge_err; /* a write of merged text failed */
+    /* Add a peer's totals to this view's (views that print only at the end). */
+    void (*absorb)(view *v, const view *peer);
 };
 
+/* Split reading (view_split.c): the end of the pair's pass, and its buffers' release. */
+void view_pair_end(view *v);
+void view_pair_free(view *v);
 /* End of a record: flush if needed; count it. */
 void view_record_done(view *v);
 /* Write what is pending now. */

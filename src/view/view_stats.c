@@ -201,6 +201,40 @@ static void finish(view *v)
                       st->pkts, st->bytes, st->conns, st->h2_conns, st->calls);
 }
 
+/* Split reading: the other thread's methods and counts join these. Sorting at the end makes the
+ * order independent of which thread saw a method first; only the choice of methods folded into
+ * "(other)" beyond MAX_METHODS can differ from one thread's. */
+static void absorb(view *v, const view *peer)
+{
+    sstate *st = v->state;
+    const sstate *ps = peer->state;
+    st->conns += ps->conns;
+    st->h2_conns += ps->h2_conns;
+    st->calls += ps->calls;
+    st->pkts += ps->pkts;
+    st->bytes += ps->bytes;
+    for (size_t i = 0; i < ps->n; i++) {
+        const mstat *f = &ps->m[i];
+        mstat *m = find(v, f->method);
+        if (!m) {
+            v->err = GW_ENOMEM;
+            return;
+        }
+        m->calls += f->calls;
+        m->incomplete += f->incomplete;
+        for (int s = 0; s < NSTATUS; s++)
+            m->status[s] += f->status[s];
+        m->req_msgs += f->req_msgs;
+        m->resp_msgs += f->resp_msgs;
+        m->req_bytes += f->req_bytes;
+        m->resp_bytes += f->resp_bytes;
+        if (f->max_us > m->max_us)
+            m->max_us = f->max_us;
+        for (int b = 0; b < NBUCKET; b++)
+            m->hist[b] += f->hist[b];
+    }
+}
+
 static void del_state(view *v)
 {
     sstate *st = v->state;
@@ -220,6 +254,7 @@ int view_stats_init(view *v, dissect_sink *s)
     v->state = st;
     v->finish = finish;
     v->del_state = del_state;
+    v->absorb = absorb;
     s->on_call_end = on_call_end;
     s->on_conn_close = on_conn_close;
     s->on_packet_end = on_packet_end;

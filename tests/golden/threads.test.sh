@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# --json with a writer thread prints exactly what one thread prints: the same bytes in the same
-# order for the call log and --json=messages on a generated capture (bench/gencap: thousands of
-# calls, streaming, gzip, 1 MB messages), also with selection and -c; a reader that goes away
-# (head) ends the run without a hang. Also on small unary calls (gencap -p small).
+# Two threads print exactly what one thread prints: the same bytes in the same order, on a
+# generated capture (bench/gencap: thousands of calls over interleaved connections, streaming,
+# gzip, 1 MB messages) and on small unary calls (gencap -p small). --json uses a writer thread
+# (also with selection and -c); the call log, --json and --stats read files with a second
+# dissecting thread (connections dealt between two, records merged by event). A damaged file
+# gives the same output, message and exit status; a reader that goes away (head) ends the run
+# without a hang.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 GW_BIN=${GW_BIN:-build/grpcwire}
@@ -27,12 +30,33 @@ for args in "--json" "--json=messages" "--json --conn 3" "--json=messages -c 7" 
   "$GW_BIN" read $args --threads 2 "$tmp/c.pcap" >"$tmp/2" 2>/dev/null
   check "read $args"
 done
-for args in "--json" "--json=messages"; do
+for args in "--json" "--json=messages" "" "--stats" "--stats --json" "--explain" "--conn 2" \
+            "--json --stream 5" "--color always"; do
   # shellcheck disable=SC2086
   "$GW_BIN" read $args --threads 1 "$tmp/s.pcap" >"$tmp/1" 2>/dev/null
   # shellcheck disable=SC2086
   "$GW_BIN" read $args --threads 2 "$tmp/s.pcap" >"$tmp/2" 2>/dev/null
   check "read $args (small calls)"
+done
+for args in "" "--stats" "--stats --json" "--json=messages --conn 5"; do
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 1 "$tmp/c.pcap" >"$tmp/1" 2>/dev/null
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 2 "$tmp/c.pcap" >"$tmp/2" 2>/dev/null
+  check "read $args"
+done
+# Cut mid-record: what was decoded before the damage, then one message and exit 1, both ways.
+head -c 3000001 "$tmp/s.pcap" >"$tmp/cut.pcap"
+for args in "" "--json" "--stats"; do
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 1 "$tmp/cut.pcap" >"$tmp/1" 2>"$tmp/1e"; r1=$?
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 2 "$tmp/cut.pcap" >"$tmp/2" 2>"$tmp/2e"; r2=$?
+  if [ "$r1" -eq 1 ] && [ "$r2" -eq 1 ] && cmp -s "$tmp/1e" "$tmp/2e"; then
+    check "read $args (damaged file)"
+  else
+    fail=$((fail + 1)); echo "FAIL: damaged file, read $args: exit $r1/$r2"; cat "$tmp/1e" "$tmp/2e"
+  fi
 done
 # The output is NDJSON throughout: every line parses, and messages precede their call.
 "$GW_BIN" read --json=messages --threads 2 "$tmp/c.pcap" >"$tmp/2" 2>/dev/null
