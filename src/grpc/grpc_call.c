@@ -26,7 +26,6 @@
 
 #include <stddef.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
@@ -47,7 +46,6 @@ typedef struct call_st {
     grpc_call c; /* what callbacks see */
     grpc_conn *g;
     struct call_st *hnext, *prev, *next;
-    grpc_deframer df[2];
     uint64_t msg_first_pkt[2]; /* first packet of the message in progress */
     int client_dir;            /* tcp direction of the client, -1 unknown */
     uint8_t req_hdrs, resp_hdrs;
@@ -68,16 +66,19 @@ typedef struct call_st {
     size_t header_bytes;
     size_t retained;
     size_t msgs_cap;
-    grpc_msg msgs_inline[MSGS_INLINE]; /* c.msgs until a call has more */
     /* The call's strings and header arrays: bump-allocated here, then in chunks; all freed with
      * the call. Bounded by max_header_bytes plus the few values copied from them. */
     struct chunk *chunks;
     size_t arena_used;
+    /* From here on not cleared for a new call: call_new initialises the deframers, and message
+     * records are written before they are read. */
+    grpc_deframer df[2];
+    grpc_msg msgs_inline[MSGS_INLINE]; /* c.msgs until a call has more */
     _Alignas(max_align_t) char arena[ARENA_INLINE];
 } call_st;
 
-/* Zeroed for a new call: everything before the inline arena. */
-#define CALL_RESET_BYTES offsetof(call_st, arena)
+/* Zeroed for a new call: everything before the deframers. */
+#define CALL_RESET_BYTES offsetof(call_st, df)
 
 typedef struct chunk {
     struct chunk *next;
@@ -140,58 +141,155 @@ static void anomaly(call_st *cs, const char *what)
 
 /* ---- header fields ---- */
 
-/* Case-blind equality of n bytes with a lowercase literal; HTTP/2 sends lowercase, so an exact
- * match settles nearly every call. */
-static int ci_eq(const char *s, const char *lit, size_t n)
+/* Exact equality of n bytes with a literal: for a constant n, a few word compares once
+ * inlined (overlapping loads of the first and last 8 or 4 bytes). */
+static inline int lit_eq(const char *s, const char *lit, size_t n)
 {
-    return memcmp(s, lit, n) == 0 || strncasecmp(s, lit, n) == 0;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b, c, d;
+        memcpy(&a, s, 8);
+        memcpy(&b, lit, 8);
+        memcpy(&c, s + n - 8, 8);
+        memcpy(&d, lit + n - 8, 8);
+        return ((a ^ b) | (c ^ d)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a, b, c, d;
+        memcpy(&a, s, 4);
+        memcpy(&b, lit, 4);
+        memcpy(&c, s + n - 4, 4);
+        memcpy(&d, lit + n - 4, 4);
+        return ((a ^ b) | (c ^ d)) == 0;
+    }
+    return memcmp(s, lit, n) == 0;
+}
+
+static inline unsigned char fold(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* Case-blind, as strncasecmp in the C locale (the one the program runs in), of n bytes with a
+ * literal that has no NUL among them; stops at the first differing byte. */
+static int fold_eq(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fold((unsigned char)s[i]) != fold((unsigned char)lit[i]))
+            return 0;
+    return 1;
+}
+
+/* Case-blind equality; HTTP/2 sends lowercase, so the exact compare settles nearly every call. */
+static inline int ci_eq(const char *s, const char *lit, size_t n)
+{
+    return lit_eq(s, lit, n) || fold_eq(s, lit, n);
 }
 
 /* The fields a call reads from a block, found in one pass; first occurrence wins. */
 enum { H_PATH, H_AUTHORITY, H_HOST, H_CT, H_ENC, H_TIMEOUT, H_METHOD, H_STATUS, H_N };
 
-static int name_eq(const hpack_field *f, const char *lit, size_t n)
+static inline int name_eq(const hpack_field *f, const char *lit, size_t n)
 {
     /* HTTP/2 names are lowercase; the case-blind compare only runs for a near miss. */
     return ((unsigned char)f->name[0] | 0x20) == (unsigned char)lit[0] &&
            ci_eq(f->name, lit, n);
 }
 
-static void classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
+/* Names are lowercase in HTTP/2: every exact candidate is tried before any case-blind one, so
+ * a near miss (":scheme" against ":method") costs word compares only. */
+static inline int name_is(const hpack_field *f, const char *lit, size_t n)
 {
+    return lit_eq(f->name, lit, n);
+}
+
+/* Some byte of the n (4 to 16) is in 'A'..'Z': only then can a name that is not exactly a
+ * lowercase literal still equal it case-blind. Overlapping words, 0x80 marking each such byte. */
+static inline int has_upper(const char *s, size_t n)
+{
+    uint64_t a, b;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        a = x;
+        b = y;
+    }
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
+    uint64_t ua = (a & lo7) + 0x3f3f3f3f3f3f3f3full, za = (a & lo7) + 0x2525252525252525ull;
+    uint64_t ub = (b & lo7) + 0x3f3f3f3f3f3f3f3full, zb = (b & lo7) + 0x2525252525252525ull;
+    return (((ua & ~za & ~a) | (ub & ~zb & ~b)) & hi) != 0;
+}
+
+static int name_ci(const hpack_field *f, const char *lit, size_t n)
+{
+    return ((unsigned char)f->name[0] | 0x20) == (unsigned char)lit[0] && fold_eq(f->name, lit, n);
+}
+
+/* A name of a length we look for that is none of those names exactly, with capitals in it
+ * (rare: HTTP/2 forbids them): the case-blind match. */
+static __attribute__((noinline)) int classify_ci(const hpack_field *f)
+{
+    switch (f->name_len) {
+    case 4:
+        return name_ci(f, "host", 4) ? H_HOST : -1;
+    case 5:
+        return name_ci(f, ":path", 5) ? H_PATH : -1;
+    case 7:
+        return name_ci(f, ":method", 7) ? H_METHOD : name_ci(f, ":status", 7) ? H_STATUS : -1;
+    case 10:
+        return name_ci(f, ":authority", 10) ? H_AUTHORITY : -1;
+    case 12:
+        return name_ci(f, "content-type", 12)   ? H_CT
+               : name_ci(f, "grpc-timeout", 12) ? H_TIMEOUT
+                                                : -1;
+    case 13:
+        return name_ci(f, "grpc-encoding", 13) ? H_ENC : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Returns what storing every field costs against max_header_bytes (see copy_block). */
+static size_t classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
+{
+    size_t sum = 0;
     memset(h, 0, H_N * sizeof *h);
     for (size_t i = 0; i < fr->nfields; i++) {
         const hpack_field *f = &fr->fields[i];
-        int id = -1;
+        int id = -1; /* -2: a length we look for, but not one of its names exactly */
+        sum += f->name_len + f->value_len + 2;
         if (f->unknown_name)
             continue;
         switch (f->name_len) {
         case 4:
-            id = name_eq(f, "host", 4) ? H_HOST : -1;
+            id = name_is(f, "host", 4) ? H_HOST : -2;
             break;
         case 5:
-            id = name_eq(f, ":path", 5) ? H_PATH : -1;
+            id = name_is(f, ":path", 5) ? H_PATH : -2;
             break;
         case 7:
-            id = name_eq(f, ":method", 7) ? H_METHOD : name_eq(f, ":status", 7) ? H_STATUS : -1;
+            id = name_is(f, ":method", 7) ? H_METHOD : name_is(f, ":status", 7) ? H_STATUS : -2;
             break;
         case 10:
-            id = name_eq(f, ":authority", 10) ? H_AUTHORITY : -1;
+            id = name_is(f, ":authority", 10) ? H_AUTHORITY : -2;
             break;
         case 12:
-            id = name_eq(f, "content-type", 12)   ? H_CT
-                 : name_eq(f, "grpc-timeout", 12) ? H_TIMEOUT
-                                                  : -1;
+            id = name_is(f, "content-type", 12)   ? H_CT
+                 : name_is(f, "grpc-timeout", 12) ? H_TIMEOUT
+                                                  : -2;
             break;
         case 13:
-            id = name_eq(f, "grpc-encoding", 13) ? H_ENC : -1;
+            id = name_is(f, "grpc-encoding", 13) ? H_ENC : -2;
             break;
         default:
             break;
         }
+        if (id == -2)
+            id = has_upper(f->name, f->name_len) ? classify_ci(f) : -1;
         if (id >= 0 && !h[id])
             h[id] = f;
     }
+    return sum;
 }
 
 /* n bytes from the call's arena, aligned for any type; NULL when out of memory. */
@@ -241,17 +339,22 @@ static void set_str(call_st *cs, char **dst, const hpack_field *f)
     *dst = arena_strdup(cs, f->value, f->value_len);
 }
 
-/* Copy a header block within the call's max_header_bytes, into the call's arena. */
-static void copy_block(call_st *cs, const h2_frame_rec *fr, grpc_kv **out, size_t *nout)
+/* Copy a header block within the call's max_header_bytes, into the call's arena. sum: what
+ * classify() returned for the block. */
+static void copy_block(call_st *cs, const h2_frame_rec *fr, size_t sum, grpc_kv **out,
+                       size_t *nout)
 {
     size_t budget = cs->g->o.max_header_bytes - cs->header_bytes;
-    size_t n = 0, total = 0;
-    for (; n < fr->nfields; n++) {
-        const hpack_field *f = &fr->fields[n];
-        size_t need = f->name_len + f->value_len + 2;
-        if (need > budget - total)
-            break;
-        total += need;
+    size_t n = fr->nfields, total = sum;
+    if (sum > budget) { /* keep the fields that fit, in order */
+        total = 0;
+        for (n = 0; n < fr->nfields; n++) {
+            const hpack_field *f = &fr->fields[n];
+            size_t need = f->name_len + f->value_len + 2;
+            if (need > budget - total)
+                break;
+            total += need;
+        }
     }
     if (n < fr->nfields)
         anomaly(cs, "header fields over max_header_bytes were not kept");
@@ -304,11 +407,15 @@ static void block_anomalies(call_st *cs, const h2_frame_rec *fr)
 
 /* Content-Type -> kind (PROTOCOL-HTTP2.md "application/grpc" [("+proto" / "+json" / {custom})],
  * PROTOCOL-WEB.md for grpc-web). Parameters after ';' are ignored. */
+static const char kind_web[] = "grpc-web";
+
 static const char *kind_of(const char *ct, size_t ctlen, int *web_text)
 {
     *web_text = 0;
     if (!ct)
         return NULL;
+    if (ctlen == 16 && memcmp(ct, "application/grpc", 16) == 0)
+        return "grpc"; /* what nearly every call sends, settled without the general path */
     ctlen = strnlen(ct, ctlen); /* a NUL inside the value ends it, as for the stored copy */
     const char *semi = memchr(ct, ';', ctlen);
     size_t n = semi ? (size_t)(semi - ct) : ctlen;
@@ -333,7 +440,7 @@ static const char *kind_of(const char *ct, size_t ctlen, int *web_text)
         return "grpc-web-text";
     }
     if (REST_IS("-web") || REST_STARTS("-web+"))
-        return "grpc-web";
+        return kind_web;
     if (rest[0] == '+')
         return "grpc"; /* a custom message format */
     return NULL;
@@ -349,7 +456,7 @@ static void set_kind(call_st *cs, const char *ct, size_t ctlen)
     cs->c.is_grpc = k != NULL;
     cs->c.kind = k ? k : "http";
     cs->web_text = (uint8_t)web_text;
-    cs->web = k && strcmp(k, "grpc-web") == 0;
+    cs->web = k == kind_web;
 }
 
 static int parse_status(const char *s, size_t n)
@@ -818,11 +925,13 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
         m.decoded = 1;
     }
     /* The deframer's buffer becomes the retained copy when it holds exactly these bytes. */
-    uint8_t *own = m.data == fm->body ? grpc_deframer_take(&cs->df[d], fm->body) : NULL;
+    uint8_t *own =
+        m.data && m.data == fm->body ? grpc_deframer_take(&cs->df[d], fm->body) : NULL;
     retain(cs, &m, &own); /* first, so that on_message may take the retained bytes */
     if (g->cb.on_message)
         g->cb.on_message(g->cb.u, c, &m);
-    gw_free(own); /* not kept: m.data pointed at it until here */
+    if (own)
+        gw_free(own); /* not kept: m.data pointed at it until here */
     if (g->scratch.cap > SCRATCH_KEEP)
         gw_buf_free(&g->scratch);
     cs->msg_first_pkt[d] = x->next_first_pkt;
@@ -852,7 +961,7 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
 {
     grpc_call *c = &cs->c;
     const hpack_field *h[H_N];
-    classify(fr, h);
+    size_t sum = classify(fr, h);
     const hpack_field *method = h[H_METHOD];
     if (cs->req_hdrs) {
         /* A second request block: only trailers are legal, and gRPC sends none. */
@@ -872,7 +981,7 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
             drop_anomaly(cs, "request headers not captured");
         }
         block_anomalies(cs, fr);
-        copy_block(cs, fr, &c->req_headers, &c->n_req_headers);
+        copy_block(cs, fr, sum, &c->req_headers, &c->n_req_headers);
         set_str(cs, &c->method, h[H_PATH]);
         if (c->method && strstr(c->method, "/grpc.reflection.")) {
             cs->keep_all = 1;
@@ -926,7 +1035,7 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
 {
     grpc_call *c = &cs->c;
     const hpack_field *h[H_N];
-    classify(fr, h);
+    size_t sum = classify(fr, h);
     const hpack_field *st = h[H_STATUS];
     int status = st && !st->unknown_value ? parse_status(st->value, st->value_len) : -1;
     if (!cs->resp_hdrs && status >= 100 && status < 200 && !fr->block_end_stream)
@@ -935,7 +1044,7 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
         anomaly(cs, "HEADERS after END_STREAM");
     } else if (!cs->resp_hdrs && (st || !fr->block_end_stream)) {
         block_anomalies(cs, fr);
-        copy_block(cs, fr, &c->resp_headers, &c->n_resp_headers);
+        copy_block(cs, fr, sum, &c->resp_headers, &c->n_resp_headers);
         cs->resp_hdrs = 1;
         c->http_status = status;
         if (!st)
@@ -975,7 +1084,7 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
         block_anomalies(cs, fr);
         if (!cs->resp_hdrs && !cs->req_hdrs)
             anomaly(cs, "response headers not captured");
-        copy_block(cs, fr, &c->trailers, &c->n_trailers);
+        copy_block(cs, fr, sum, &c->trailers, &c->n_trailers);
         cs->trailers_seen = 1;
         if (!take_trailers(cs, fr) && c->is_grpc)
             unknown_or_missing_status(cs, fr);

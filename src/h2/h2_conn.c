@@ -111,7 +111,7 @@ struct h2_conn {
     /* Fields of the block being delivered; reused across blocks. */
     hpack_field *fields;
     size_t nfields, capfields;
-    int fields_oom, fields_unknown, saw_method, saw_status;
+    unsigned spilled; /* pseudo_of() of the fields of the block that were not kept */
 };
 
 static const uint8_t empty_payload[1];
@@ -241,38 +241,23 @@ static void hpack_lost(h2_conn *h, int dir)
         hpack_decoder_desync(h->d[dir].dec);
 }
 
-/* The array is full: grow it. Out of line so that collect() stays a leaf. */
-static __attribute__((noinline)) int collect_grow(h2_conn *h, const hpack_field *f)
+/* Which pseudo-header says who sent the block: bit 0 :method (a request), bit 1 :status. */
+static unsigned pseudo_of(const hpack_field *f)
 {
-    if (h->fields_oom)
-        return 0; /* keep decoding: the table must stay in step even if we cannot show it */
-    size_t nc = h->capfields ? h->capfields * 2 : 16;
-    hpack_field *nf = gw_realloc(h->fields, nc * sizeof *nf);
-    if (!nf) {
-        h->fields_oom = 1;
+    if (f->name_len != 7 || f->name[0] != ':')
         return 0;
-    }
-    h->fields = nf;
-    h->capfields = nc;
-    h->fields[h->nfields++] = *f;
+    if (memcmp(f->name, ":method", 7) == 0)
+        return 1;
+    if (memcmp(f->name, ":status", 7) == 0)
+        return 2;
     return 0;
 }
 
-/* Once per field of every block. While fields_oom is set the array stays full (nfields ==
- * capfields), so the room test alone sends those fields to collect_grow, which drops them. */
-static int collect(void *u, const hpack_field *f)
+/* A field the array had no room for (out of memory): it still tells who the sender is. */
+static int spill(void *u, const hpack_field *f)
 {
     h2_conn *h = u;
-    h->fields_unknown |= (f->unknown_name | f->unknown_value) != 0;
-    if (f->name_len == 7 && f->name[0] == ':') {
-        if (memcmp(f->name, ":method", 7) == 0)
-            h->saw_method = 1;
-        else if (memcmp(f->name, ":status", 7) == 0)
-            h->saw_status = 1;
-    }
-    if (h->nfields == h->capfields)
-        return collect_grow(h, f);
-    h->fields[h->nfields++] = *f;
+    h->spilled |= pseudo_of(f);
     return 0;
 }
 
@@ -310,7 +295,7 @@ static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint
     r->block_end_stream = d->blk_es;
     r->block_len = d->blk_total;
     h->nfields = 0;
-    h->fields_oom = h->fields_unknown = h->saw_method = h->saw_status = 0;
+    h->spilled = 0;
     if (d->blk_drop) {
         r->hpack_err = d->blk_err;
         r->hpack_why = d->blk_why;
@@ -319,24 +304,32 @@ static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint
         r->hpack_why = "no HPACK decoder (out of memory)";
     } else {
         const char *why = NULL;
-        int rc = hpack_decode_block(d->dec, p ? p : empty_payload, n, collect, h, &why);
+        int dropped, unknown;
+        int rc = hpack_decode_block_into(d->dec, p ? p : empty_payload, n, &h->fields,
+                                         &h->nfields, &h->capfields, spill, h, &dropped,
+                                         &unknown, &why);
         if (rc) {
             r->hpack_err = rc;
             r->hpack_why = why ? why : "HPACK decoding failed";
-        } else if (h->fields_oom) {
+        } else if (dropped) {
             r->hpack_err = GW_ENOMEM;
             r->hpack_why = "out of memory: some fields not shown";
         }
         r->fields = h->fields;
         r->nfields = h->nfields;
-        r->hpack_unknown = h->fields_unknown;
+        r->hpack_unknown = unknown;
     }
     /* Request headers say who the client is, response headers who the server is, unless the
      * handshake or the preface already did (a capture begun mid-connection often shows a
-     * response before any request). */
-    if ((h->saw_method || h->saw_status) && r->block_type == H2_FRAME_HEADERS && h->tc &&
-        (h->tc->client_how == TCP_CLIENT_UNKNOWN || h->tc->client_how == TCP_CLIENT_PORT))
-        tcp_conn_set_client(h->tc, h->saw_method ? dir : !dir);
+     * response before any request). Looked for only then: with the handshake seen, never. */
+    if (r->block_type == H2_FRAME_HEADERS && h->tc &&
+        (h->tc->client_how == TCP_CLIENT_UNKNOWN || h->tc->client_how == TCP_CLIENT_PORT)) {
+        unsigned saw = h->spilled;
+        for (size_t i = 0; i < h->nfields; i++)
+            saw |= pseudo_of(&h->fields[i]);
+        if (saw)
+            tcp_conn_set_client(h->tc, (saw & 1) ? dir : !dir);
+    }
     block_reset(d);
 }
 

@@ -386,15 +386,18 @@ static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack
             return GW_EPARSE;
         }
         f->name = "";
+        f->name_len = 0;
         f->unknown_name = 1;
         if (want_value) {
             f->value = "";
+            f->value_len = 0;
             f->unknown_value = 1;
         }
         return 0;
     }
     if (e->name_unknown) {
         f->name = "";
+        f->name_len = 0;
         f->unknown_name = 1;
     } else {
         f->name = e->name;
@@ -407,12 +410,42 @@ static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack
     return 0;
 }
 
-int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field_cb cb, void *u,
-                       const char **why)
+/* Where decoded fields go: a callback (hpack_decode_block), or the end of a caller's growable
+ * array (hpack_decode_block_into), which saves a copy and a call per field. */
+typedef struct sink {
+    hpack_field **arr;
+    size_t *n, *cap;
+    int dropped; /* growing failed: the rest of the block's fields are decoded, not kept */
+    int unknown; /* some field had unknown_name or unknown_value */
+    hpack_field_cb spill; /* sees the fields not kept; may be NULL */
+    void *u;
+} sink;
+
+/* The array of cap fields is full: a larger one (doubling from 16) and its capacity, or NULL.
+ * Out of line: it runs a few times per decoder. */
+static __attribute__((noinline)) hpack_field *sink_grow(hpack_field *arr, size_t cap,
+                                                        size_t *ncap)
+{
+    size_t nc = cap ? cap * 2 : 16;
+    hpack_field *nf = nc <= SIZE_MAX / sizeof *nf ? gw_realloc(arr, nc * sizeof *nf) : NULL;
+    *ncap = nc;
+    return nf;
+}
+
+/* The one decoder; inlined into both entry points so that each has its own delivery. Every
+ * member of the field is set on the way (no clearing first): it runs once per field. */
+static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const uint8_t *p,
+                                                        size_t n, hpack_field_cb cb, void *u,
+                                                        sink *k, const char **why)
 {
     const char *w = NULL;
     int rv = 0, stopped = 0, fields = 0;
     size_t list = 0;
+    hpack_field spare; /* the field being decoded when it has no slot in the array */
+    /* The sink's array in locals (registers) until the end. */
+    hpack_field *arr = k ? *k->arr : NULL;
+    size_t nf = k ? *k->n : 0, cap = k ? *k->cap : 0;
+    int dropped = 0, unknown = 0;
     gw_cur c = gw_cur_make(p, n);
     if (d->t.retired)
         hpack_dyn_release(&d->t); /* the previous block's fields are no longer borrowed */
@@ -421,18 +454,34 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
     while (c.p < c.end) {
         uint8_t b = *c.p;
         uint32_t index;
-        hpack_field f;
-        memset(&f, 0, sizeof f);
+        hpack_field *f = &spare;
+        if (k && !dropped) {
+            if (nf == cap) {
+                size_t nc;
+                hpack_field *na = sink_grow(arr, cap, &nc);
+                if (na) {
+                    arr = na;
+                    cap = nc;
+                } else {
+                    dropped = 1;
+                }
+            }
+            if (!dropped)
+                f = &arr[nf];
+        }
+        f->unknown_name = f->unknown_value = 0;
+        f->name_huff = f->value_huff = 0;
+        f->name_wire = f->value_wire = 0;
         if (b & 0x80) {
             /* 6.1 Indexed Header Field: 1 + 7-bit index. Most fields of a busy connection. */
-            f.rep = HPACK_INDEXED;
+            f->rep = HPACK_INDEXED;
             index = b & 0x7f;
             if (index < 0x7f)
                 c.p++;
             else if ((rv = read_int(&c, 7, &index, &w)) < 0)
                 goto out;
-            f.index = index;
-            if ((rv = lookup(d, index, 1, &f, &w)) < 0)
+            f->index = index;
+            if ((rv = lookup(d, index, 1, f, &w)) < 0)
                 goto out;
         } else if ((b & 0xe0) == 0x20) {
             /* 6.3 Dynamic Table Size Update: 001 + 5-bit max size, only before the first field
@@ -455,58 +504,72 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
             continue;
         } else {
             unsigned nbits;
+            uint8_t rep;
             if (b & 0x40) {
-                f.rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
+                rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
                 nbits = 6;
             } else if (b & 0x10) {
-                f.rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
+                rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
                 nbits = 4;
             } else {
-                f.rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
+                rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
                 nbits = 4;
             }
             if ((rv = read_int(&c, nbits, &index, &w)) < 0)
                 goto out;
-            int remember = f.rep != HPACK_INC_INDEXED_NAME;
+            int remember = rep != HPACK_INC_INDEXED_NAME;
+            f->index = index;
             if (index == 0) {
-                f.rep++; /* the New Name variant follows each Indexed Name one in the enum */
-                if ((rv = read_str(d, &c, &f.name, &f.name_len, &f.name_huff, &f.name_wire,
+                rep++; /* the New Name variant follows each Indexed Name one in the enum */
+                if ((rv = read_str(d, &c, &f->name, &f->name_len, &f->name_huff, &f->name_wire,
                                    remember, &w)) < 0)
                     goto out;
-            } else {
-                f.index = index;
-                if ((rv = lookup(d, index, 0, &f, &w)) < 0)
-                    goto out;
+            } else if ((rv = lookup(d, index, 0, f, &w)) < 0) {
+                goto out;
             }
-            if ((rv = read_str(d, &c, &f.value, &f.value_len, &f.value_huff, &f.value_wire,
+            f->rep = rep;
+            if ((rv = read_str(d, &c, &f->value, &f->value_len, &f->value_huff, &f->value_wire,
                                remember, &w)) < 0)
                 goto out;
         }
         fields = 1;
         /* RFC 9113 6.5.2: name + value + 32 per field. */
-        list += f.name_len + f.value_len + HPACK_ENTRY_OVERHEAD;
+        list += f->name_len + f->value_len + HPACK_ENTRY_OVERHEAD;
         if (list > d->o.max_header_list) {
             w = "header list over the limit";
             rv = GW_ECAP;
             goto out;
         }
-        if (f.rep == HPACK_INC_INDEXED_NAME || f.rep == HPACK_INC_NEW_NAME) {
+        if (f->rep == HPACK_INC_INDEXED_NAME || f->rep == HPACK_INC_NEW_NAME) {
             uint64_t ev = d->t.evictions;
-            if ((rv = hpack_dyn_insert(&d->t, f.name, f.name_len, f.value, f.value_len,
-                                       f.unknown_name)) < 0) {
+            if ((rv = hpack_dyn_insert(&d->t, f->name, f->name_len, f->value, f->value_len,
+                                       f->unknown_name)) < 0) {
                 w = "out of memory";
                 goto out;
             }
             check_resync(d, ev);
         }
-        /* After the callback asks to stop we still decode, silently: later blocks need the
-         * table this one builds. */
-        if (cb && cb(u, &f) != 0) {
+        if (k) {
+            unknown |= f->unknown_name | f->unknown_value;
+            if (f != &spare)
+                nf++;
+            else if (k->spill)
+                k->spill(k->u, f);
+        } else if (cb && cb(u, f) != 0) {
+            /* After the callback asks to stop we still decode, silently: later blocks need
+             * the table this one builds. */
             stopped = 1;
             cb = NULL;
         }
     }
 out:
+    if (k) {
+        *k->arr = arr;
+        *k->n = nf;
+        *k->cap = cap;
+        k->dropped = dropped;
+        k->unknown = unknown;
+    }
     if (rv < 0) {
         hpack_decoder_desync(d);
         if (stopped)
@@ -514,5 +577,22 @@ out:
     }
     if (why)
         *why = rv < 0 ? w : NULL;
+    return rv;
+}
+
+int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field_cb cb, void *u,
+                       const char **why)
+{
+    return decode(d, p, n, cb, u, NULL, why);
+}
+
+int hpack_decode_block_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field **fields,
+                            size_t *nfields, size_t *cap, hpack_field_cb spill, void *u,
+                            int *dropped, int *unknown, const char **why)
+{
+    sink k = {fields, nfields, cap, 0, 0, spill, u};
+    int rv = decode(d, p, n, NULL, NULL, &k, why);
+    *dropped = k.dropped;
+    *unknown = k.unknown;
     return rv;
 }

@@ -67,6 +67,16 @@ typedef int (*hpack_field_cb)(void *u, const hpack_field *f);
  * itself unsynced. */
 int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field_cb cb, void *u,
                        const char **why);
+/* (Addition) hpack_decode_block delivering into the caller's growable array instead of a
+ * callback per field: the block's fields are appended at (*fields)[*nfields], and *fields grows
+ * (gw_realloc, capacity in *cap, doubling from 16; owned by the caller, free with gw_free). When
+ * it cannot grow, decoding goes on (the table must keep in step), later fields are not kept but
+ * passed to spill (if not NULL; its return value is ignored), and *dropped is set to 1 (else 0).
+ * *unknown is set to 1 when a field (kept or not) has unknown_name or unknown_value (else 0).
+ * Returns and *why as hpack_decode_block. */
+int hpack_decode_block_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field **fields,
+                            size_t *nfields, size_t *cap, hpack_field_cb spill, void *u,
+                            int *dropped, int *unknown, const char **why);
 
 /* Huffman (RFC 7541 5.2, Appendix B). Decodes n octets into out (capacity outcap); returns the
  * decoded length or GW_EPARSE (invalid code, EOS, padding over 7 bits or not all ones) or

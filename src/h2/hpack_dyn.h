@@ -12,9 +12,16 @@
 /* One entry's storage: name and value, each NUL-terminated. Evicted buffers are retired, not
  * freed, so strings the decoder handed out stay valid until hpack_dyn_release. */
 typedef struct hpack_dyn_buf {
-    struct hpack_dyn_buf *next; /* on the retired list */
+    struct hpack_dyn_buf *next; /* on the retired list, or a spare list */
+    uint32_t cls;               /* spare list it returns to (HPACK_DYN_CLASSES: none) */
     char data[];
 } hpack_dyn_buf;
+
+/* Released buffers of small entries are kept for the next insertions rather than freed: a busy
+ * connection evicts one entry for each it inserts. Classes of 64 octets of data, a few each. */
+#define HPACK_DYN_CLASSES 4
+#define HPACK_DYN_CLASS_BYTES 64
+#define HPACK_DYN_SPARES 4
 
 typedef struct hpack_entry {
     char *name;  /* in buf */
@@ -36,6 +43,8 @@ typedef struct hpack_dyn {
     uint64_t evictions;   /* entries dropped for room (RFC 7541 4.3, 4.4), ever */
     hpack_dyn_buf *retired; /* owned: evicted since the last hpack_dyn_release */
     size_t retired_bytes;   /* their entry sizes, for tests */
+    hpack_dyn_buf *spare[HPACK_DYN_CLASSES]; /* owned: released buffers kept for reuse */
+    uint8_t nspare[HPACK_DYN_CLASSES];
 } hpack_dyn;
 
 void hpack_dyn_init(hpack_dyn *t, size_t max);
@@ -43,7 +52,8 @@ void hpack_dyn_init(hpack_dyn *t, size_t max);
 void hpack_dyn_free(hpack_dyn *t);
 /* Drops every entry (retiring their buffers); the maximum stays. */
 void hpack_dyn_clear(hpack_dyn *t);
-/* Frees the retired buffers: strings of evicted entries are invalid from here on. */
+/* Frees the retired buffers (or keeps a few for reuse): strings of evicted entries are invalid
+ * from here on. */
 void hpack_dyn_release(hpack_dyn *t);
 /* i = 1 is the newest entry (HPACK index 62); NULL when i is 0 or over count. */
 static inline const hpack_entry *hpack_dyn_get(const hpack_dyn *t, size_t i)

@@ -118,11 +118,53 @@ void hpack_dyn_release(hpack_dyn *t)
     hpack_dyn_buf *b = t->retired;
     while (b) {
         hpack_dyn_buf *next = b->next;
-        gw_free(b);
+        if (b->cls < HPACK_DYN_CLASSES && t->nspare[b->cls] < HPACK_DYN_SPARES) {
+            b->next = t->spare[b->cls];
+            t->spare[b->cls] = b;
+            t->nspare[b->cls]++;
+        } else {
+            gw_free(b);
+        }
         b = next;
     }
     t->retired = NULL;
     t->retired_bytes = 0;
+}
+
+static void spares_free(hpack_dyn *t)
+{
+    for (unsigned c = 0; c < HPACK_DYN_CLASSES; c++) {
+        hpack_dyn_buf *b = t->spare[c];
+        while (b) {
+            hpack_dyn_buf *next = b->next;
+            gw_free(b);
+            b = next;
+        }
+        t->spare[c] = NULL;
+        t->nspare[c] = 0;
+    }
+}
+
+/* Storage for n octets of entry data: a spare buffer of its class, or a new one. */
+static hpack_dyn_buf *buf_get(hpack_dyn *t, size_t n)
+{
+    size_t cls = (n + HPACK_DYN_CLASS_BYTES - 1) / HPACK_DYN_CLASS_BYTES - 1; /* n >= 2 */
+    if (cls >= HPACK_DYN_CLASSES) {
+        hpack_dyn_buf *b = gw_malloc(sizeof *b + n);
+        if (b)
+            b->cls = HPACK_DYN_CLASSES;
+        return b;
+    }
+    hpack_dyn_buf *b = t->spare[cls];
+    if (b) {
+        t->spare[cls] = b->next;
+        t->nspare[cls]--;
+        return b;
+    }
+    b = gw_malloc(sizeof *b + (cls + 1) * HPACK_DYN_CLASS_BYTES);
+    if (b)
+        b->cls = (uint32_t)cls;
+    return b;
 }
 
 void hpack_dyn_clear(hpack_dyn *t)
@@ -137,6 +179,7 @@ void hpack_dyn_free(hpack_dyn *t)
     if (t->ring)
         hpack_dyn_clear(t);
     hpack_dyn_release(t);
+    spares_free(t);
     gw_free(t->ring);
     t->ring = NULL;
     t->cap = 0;
@@ -187,7 +230,7 @@ int hpack_dyn_insert(hpack_dyn *t, const char *name, size_t name_len, const char
     evict_to(t, t->max - need);
     if (t->count == t->cap && grow(t) < 0)
         return GW_ENOMEM;
-    hpack_dyn_buf *b = gw_malloc(sizeof *b + name_len + value_len + 2);
+    hpack_dyn_buf *b = buf_get(t, name_len + value_len + 2);
     if (!b)
         return GW_ENOMEM;
     b->next = NULL;

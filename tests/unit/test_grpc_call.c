@@ -1091,6 +1091,42 @@ static void test_failmalloc(void)
     GW_CHECK(1);
 }
 
+/* Header names are matched case-blind (HTTP/2 sends lowercase; the fast path compares exactly
+ * first), and near misses of the same length are not taken. */
+static void test_name_case(void)
+{
+    grpc_conn *g = conn_new(NULL);
+    const char *const req[] = {":scheme", "http", ":METHOD", "POST", ":Path", "/a.B/C",
+                               ":pathx", "no", "Host", "hh", ":AUTHORITY", "auth",
+                               "content-typf", "x", "Content-Type", "application/grpc+proto",
+                               "grpc-timeoux", "2S", "GRPC-Timeout", "1S", "Grpc-Encoding",
+                               "identity", NULL};
+    const char *const resp[] = {":statuz", "500", ":Status", "200", "CONTENT-TYPE",
+                                "application/grpc", NULL};
+    const char *const trl[] = {"grpc-statuz", "3", "Grpc-Status", "5", "grpc-MESSAGE", "nope",
+                               NULL};
+    H(g, 1, 1, 0, req);
+    DHEX(g, 1, 1, 1, "00 00000000");
+    H(g, 0, 1, 0, resp);
+    DHEX(g, 0, 1, 0, "00 00000001 61");
+    H(g, 0, 1, 1, trl);
+    GW_CHECK_INT(n_end, 1);
+    const ended *e = &E[0];
+    GW_CHECK_STR(e->method, "/a.B/C");
+    GW_CHECK_STR(e->authority, "auth");
+    GW_CHECK_STR(e->kind, "grpc+proto");
+    GW_CHECK_INT(e->timeout_ns, 1000000000);
+    GW_CHECK_INT(e->http_status, 200);
+    GW_CHECK_INT(e->grpc_status, 5);
+    GW_CHECK_STR(e->grpc_message, "nope");
+    GW_CHECK_INT(e->n_req, 1);
+    GW_CHECK_INT(e->n_resp, 1);
+    GW_CHECK_INT(e->complete, 1);
+    GW_CHECK_INT(e->n_req_headers, 11);
+    GW_CHECK_INT(e->n_trailers, 3);
+    grpc_conn_del(g);
+}
+
 int main(void)
 {
     test_seed();
@@ -1110,5 +1146,6 @@ int main(void)
     test_arena();
     test_no_header_lists();
     test_failmalloc();
+    test_name_case();
     GW_TEST_END();
 }

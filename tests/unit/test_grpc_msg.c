@@ -438,6 +438,68 @@ static void test_failmalloc(void)
     gw_buf_free(&c);
 }
 
+/* What the callback can see of the deframer: the same whether a message came whole in one feed
+ * (the fast path) or in pieces. */
+typedef struct peek {
+    grpc_deframer *d;
+    int n;
+    uint8_t flag[8];
+    int pending[8], skipped[8], has_body[8];
+    uint32_t len[8];
+} peek;
+
+static void peek_cb(void *u, const grpc_frame_msg *m)
+{
+    peek *k = u;
+    if (k->n >= 8)
+        return;
+    k->flag[k->n] = k->d->hdr[0];
+    k->pending[k->n] = grpc_deframer_pending(k->d);
+    k->skipped[k->n] = m->skipped;
+    k->has_body[k->n] = m->body != NULL;
+    k->len[k->n] = m->length;
+    k->n++;
+}
+
+static void test_whole_feed(void)
+{
+    uint8_t in[64];
+    size_t n = gw_test_unhex("80 00000003 616263  01 00000002 7879  00 00000000"
+                             "00 00000004 31323334",
+                             in, sizeof in);
+    for (int discard = 0; discard <= 1; discard++) {
+        peek a, b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        grpc_deframer da, db;
+        grpc_deframer_init(&da, 1024);
+        grpc_deframer_init(&db, 1024);
+        da.discard = db.discard = discard;
+        a.d = &da;
+        b.d = &db;
+        GW_CHECK_INT(grpc_deframer_feed(&da, in, n, peek_cb, &a), 0);
+        for (size_t i = 0; i < n; i++)
+            GW_CHECK_INT(grpc_deframer_feed(&db, in + i, 1, peek_cb, &b), 0);
+        GW_CHECK_INT(a.n, 4);
+        GW_CHECK_INT(b.n, 4);
+        for (int i = 0; i < 4; i++) {
+            GW_CHECK_INT(a.flag[i], b.flag[i]);
+            GW_CHECK_INT(a.pending[i], 1);
+            GW_CHECK_INT(b.pending[i], 1);
+            GW_CHECK_INT(a.skipped[i], discard);
+            GW_CHECK_INT(b.skipped[i], discard);
+            GW_CHECK_INT(a.has_body[i], !discard);
+            GW_CHECK_INT(b.has_body[i], !discard);
+            GW_CHECK_INT(a.len[i], b.len[i]);
+        }
+        GW_CHECK_INT(a.flag[0], 0x80);
+        GW_CHECK_INT(grpc_deframer_pending(&da), 0);
+        GW_CHECK_INT(grpc_deframer_pending(&db), 0);
+        grpc_deframer_free(&da);
+        grpc_deframer_free(&db);
+    }
+}
+
 int main(void)
 {
     test_seed();
@@ -448,5 +510,6 @@ int main(void)
     test_bombs();
     test_corrupt();
     test_failmalloc();
+    test_whole_feed();
     GW_TEST_END();
 }

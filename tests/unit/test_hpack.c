@@ -1179,6 +1179,123 @@ static void test_failmalloc(void)
     GW_CHECK(ok_runs > 0);
 }
 
+/* ---- hpack_decode_block_into: the same fields as the callback, into a growing array ---- */
+
+static int spill_count(void *u, const hpack_field *f)
+{
+    (void)f;
+    (*(int *)u)++;
+    return 0;
+}
+
+/* Decodes the blocks with two decoders, one per entry point, and compares every field. */
+static void into_matches(const char *const *blocks, int nb, size_t table, int synced)
+{
+    hpack_opts o;
+    hpack_opts_default(&o);
+    o.max_table_size = table;
+    hpack_decoder *a = hpack_decoder_new(&o, synced), *b = hpack_decoder_new(&o, synced);
+    hpack_field *arr = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < nb; i++) {
+        got g;
+        const char *wa = NULL, *wb = NULL;
+        int ra = dec_hex(a, blocks[i], &g, &wa);
+        size_t n = gw_test_unhex(blocks[i], blk, sizeof blk);
+        size_t nf = 0;
+        int dropped = -1, unknown = -1, spilled = 0;
+        int rb = hpack_decode_block_into(b, blk, n, &arr, &nf, &cap, spill_count, &spilled,
+                                         &dropped, &unknown, &wb);
+        GW_CHECK_INT(rb, ra);
+        GW_CHECK((wa == NULL) == (wb == NULL));
+        if (wa && wb)
+            GW_CHECK_STR(wb, wa);
+        GW_CHECK_INT(dropped, 0);
+        GW_CHECK_INT(spilled, 0);
+        GW_CHECK_INT(nf, g.n);
+        int unk = 0;
+        for (size_t k = 0; k < nf && k < MAXF; k++) {
+            const hpack_field *x = &arr[k], *y = &g.v[k].f;
+            GW_CHECK_MEM(x->name, x->name_len, g.v[k].name, g.v[k].name_len);
+            GW_CHECK_MEM(x->value, x->value_len, g.v[k].value, g.v[k].value_len);
+            GW_CHECK_INT(x->rep, y->rep);
+            GW_CHECK_INT(x->index, y->index);
+            GW_CHECK_INT(x->name_huff, y->name_huff);
+            GW_CHECK_INT(x->value_huff, y->value_huff);
+            GW_CHECK_INT(x->name_wire, y->name_wire);
+            GW_CHECK_INT(x->value_wire, y->value_wire);
+            GW_CHECK_INT(x->unknown_name, y->unknown_name);
+            GW_CHECK_INT(x->unknown_value, y->unknown_value);
+            unk |= y->unknown_name | y->unknown_value;
+        }
+        GW_CHECK_INT(unknown, unk);
+        GW_CHECK_INT(hpack_decoder_synced(b), hpack_decoder_synced(a));
+        GW_CHECK_INT(hpack_decoder_table(b)->size, hpack_decoder_table(a)->size);
+    }
+    gw_free(arr);
+    hpack_decoder_del(a);
+    hpack_decoder_del(b);
+}
+
+static void test_into(void)
+{
+    const char *c4[] = {"8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff",
+                        "8286 84be 5886 a8eb 1064 9cbf",
+                        "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"};
+    into_matches(c4, 3, 4096, 1);
+    const char *c6[] = {
+        "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6"
+        "2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+        "4883 640e ffc1 c0bf",
+        "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab"
+        "77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f"
+        "9587 3160 65c0 03ed 4ee5 b106 3d50 07"};
+    into_matches(c6, 3, 256, 1);
+    const char *seed[] = {seed_req, seed_resp1, seed_resp2};
+    into_matches(seed, 3, 4096, 1);
+    /* Mid-capture: references to entries from before it are unknown, in both. */
+    const char *mid[] = {"be c0 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
+                         "be bf 7e03 616263"};
+    into_matches(mid, 2, 4096, 0);
+    /* Malformed: the fields before the damage, the same error. */
+    const char *bad[] = {"8286 ff ff ff ff ff 0f", "82 c8", "8286 4085 ffffffffff 00"};
+    into_matches(bad, 3, 4096, 1);
+    /* More fields than the array's first size: it grows. */
+    char many[1024] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(many, "82 84 86 ");
+    const char *big[] = {many};
+    into_matches(big, 1, 4096, 1);
+
+    /* Allocation failures: what cannot be kept goes to spill, decoding goes on in step. */
+    const char *blocks[] = {seed_req, many};
+    int saw_spill = 0;
+    for (long fail = 0; fail < 12; fail++) {
+        hpack_decoder *d = hpack_decoder_new(NULL, 1);
+        hpack_field *arr = NULL;
+        size_t cap = 0;
+        for (int bi = 0; bi < 2; bi++) {
+            size_t n = gw_test_unhex(blocks[bi], blk, sizeof blk);
+            size_t nf = 0;
+            int dropped = -1, unknown = -1, spilled = 0;
+            const char *why = NULL;
+            gw_mem_fail_after(fail);
+            int rv = hpack_decode_block_into(d, blk, n, &arr, &nf, &cap, spill_count, &spilled,
+                                             &dropped, &unknown, &why);
+            gw_mem_fail_after(-1);
+            GW_CHECK(rv == 0 || rv == GW_ENOMEM);
+            if (rv == 0)
+                GW_CHECK_INT(nf + (size_t)spilled, bi == 0 ? 8 : 120);
+            GW_CHECK_INT(dropped, spilled > 0);
+            GW_CHECK(nf <= cap);
+            saw_spill |= rv == 0 && spilled > 0;
+        }
+        gw_free(arr);
+        hpack_decoder_del(d);
+    }
+    GW_CHECK(saw_spill);
+}
+
 int main(void)
 {
     test_c1_integers();
@@ -1196,5 +1313,6 @@ int main(void)
     test_huffman_memo();
     test_names_and_settings();
     test_failmalloc();
+    test_into();
     GW_TEST_END();
 }
