@@ -34,13 +34,13 @@ struct view {
     void (*finish)(view *v);
     void (*del_state)(view *v);
     /* Split reading (view_new_pair): records stay in out, marked by event, until their epoch
-     * is merged with the peer's by view_pair_merge into the first view's mout. */
+     * is merged with the peer's and written by view_pair_merge. */
     int split;
     struct view *peer;   /* the second view, owned by the first */
     uint64_t cur_seq;    /* the event whose records are being appended */
     view_epoch cur;      /* marks of out (cur.text unused) */
     view_epoch ep[DISSECT_EPOCHS];
-    gw_buf mout;         /* the first view's merged text, written at VIEW_FLUSH_AT */
+    int fd;              /* the first view's: where merged text is written (o.out's) */
     atomic_int merge_err; /* a write of merged text failed */
     /* Add a peer's totals to this view's (views that print only at the end). */
     void (*absorb)(view *v, const view *peer);

@@ -5,7 +5,9 @@
  * the first's before printing. */
 #include "view/view_impl.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "common/gw_err.h"
 #include "common/gw_mem.h"
@@ -59,24 +61,52 @@ static void on_epoch(void *u, uint64_t epoch)
     v->cur.n = 0;
 }
 
-static void flush_merged(view *v)
+/* The merged runs go out with writev straight from the two views' buffers: JSON of small calls
+ * is 2 KB a call, and copying it into one buffer first cost the merging thread a tenth. */
+#define NIOV 512
+
+typedef struct iov_out {
+    struct iovec v[NIOV];
+    int n;
+} iov_out;
+
+static void flush_iov(view *v, iov_out *o)
 {
-    if (v->mout.len && view_out_write(v->o.out, v->mout.data, v->mout.len))
-        atomic_store(&v->merge_err, GW_EIO);
-    gw_buf_reset(&v->mout);
+    struct iovec *iv = o->v;
+    int n = o->n;
+    o->n = 0;
+    while (n > 0) {
+        ssize_t k = writev(v->fd, iv, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            atomic_store(&v->merge_err, GW_EIO);
+            return;
+        }
+        while (n > 0 && (size_t)k >= iv->iov_len) {
+            k -= (ssize_t)iv->iov_len;
+            iv++;
+            n--;
+        }
+        if (n > 0) {
+            iv->iov_base = (char *)iv->iov_base + k;
+            iv->iov_len -= (size_t)k;
+        }
+    }
 }
 
-/* Small runs gather into writes of VIEW_FLUSH_AT; large ones go out as they are. */
-static void put(view *v, const uint8_t *p, size_t n)
+static void put(view *v, iov_out *o, const uint8_t *p, size_t n)
 {
-    if (v->mout.len + n > VIEW_FLUSH_AT)
-        flush_merged(v);
-    if (n >= VIEW_FLUSH_AT) {
-        if (view_out_write(v->o.out, p, n))
-            atomic_store(&v->merge_err, GW_EIO);
-    } else if (gw_buf_append(&v->mout, p, n)) {
-        atomic_store(&v->merge_err, GW_ENOMEM);
+    if (!n)
+        return;
+    struct iovec *last = o->n ? &o->v[o->n - 1] : NULL;
+    if (last && (const uint8_t *)last->iov_base + last->iov_len == p) {
+        last->iov_len += n; /* the same view's next run */
+        return;
     }
+    if (o->n == NIOV)
+        flush_iov(v, o);
+    o->v[o->n++] = (struct iovec){(void *)p, n};
 }
 
 void view_pair_merge(void *first, uint64_t epoch)
@@ -84,15 +114,18 @@ void view_pair_merge(void *first, uint64_t epoch)
     view *v = first;
     view_epoch *a = &v->ep[epoch % DISSECT_EPOCHS], *b = &v->peer->ep[epoch % DISSECT_EPOCHS];
     size_t i = 0, j = 0, ao = 0, bo = 0;
+    iov_out o;
+    o.n = 0;
     while (i < a->n || j < b->n) {
         if (j == b->n || (i < a->n && a->m[i].seq < b->m[j].seq)) {
-            put(v, a->text.data + ao, a->m[i].end - ao);
+            put(v, &o, a->text.data + ao, a->m[i].end - ao);
             ao = a->m[i++].end;
         } else {
-            put(v, b->text.data + bo, b->m[j].end - bo);
+            put(v, &o, b->text.data + bo, b->m[j].end - bo);
             bo = b->m[j++].end;
         }
     }
+    flush_iov(v, &o);
     a->n = b->n = 0;
     /* The buffers come back to the views for reuse, except large ones (an epoch that ended
      * calls with megabytes of JSON): kept, every slot would hold its largest epoch forever. */
@@ -124,6 +157,12 @@ int view_new_pair(view **out, int kind, const view_opts *o, dissect_sink sinks[2
         sinks[k].on_epoch = on_epoch;
     }
     v[0]->peer = v[1];
+    /* Merged text bypasses stdio: what it holds goes first, and it holds nothing after. */
+    v[0]->fd = fileno(o->out);
+    if (v[0]->fd < 0 || fflush(o->out) != 0) {
+        view_del(v[0]);
+        return GW_EIO;
+    }
     *out = v[0];
     return 0;
 }
@@ -134,7 +173,6 @@ void view_pair_end(view *v)
 {
     if (!v->peer || !v->split)
         return;
-    flush_merged(v);
     int me = atomic_load(&v->merge_err);
     if (me)
         v->err = me;
@@ -152,5 +190,4 @@ void view_pair_free(view *v)
         gw_free(v->ep[i].m);
     }
     gw_free(v->cur.m);
-    gw_buf_free(&v->mout);
 }
