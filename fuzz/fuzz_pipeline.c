@@ -1,5 +1,6 @@
 /* The whole read pipeline (capture decode -> tcp -> h2 -> hpack -> grpc -> views) over packets
- * carved from the input: [linktype selector][len16][bytes]... Every view renders every record. */
+ * carved from the input: [linktype selector][len16][bytes]... Every view renders every record;
+ * the call log and --stats also read with two dissecting threads (split reading). */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,8 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dissect_sink sink;
     view *v = NULL;
     dissect *d = NULL;
-    if (view_new(&v, kind, &vo, &sink) || dissect_new(&d, &dopt, &sink))
+    if ((data[0] & 0x04) && (kind == VIEW_CALLS || kind == VIEW_STATS)) {
+        dissect_sink sinks[2];
+        if (view_new_pair(&v, kind, &vo, sinks) ||
+            dissect_new_split(&d, &dopt, sinks, view_pair_merge, v))
+            goto out;
+    } else if (view_new(&v, kind, &vo, &sink) || dissect_new(&d, &dopt, &sink)) {
         goto out;
+    }
     size_t off = 1;
     uint64_t no = 0;
     while (off + 2 <= size) {

@@ -499,7 +499,36 @@ static int file_error(cap_source *s)
     return s->err;
 }
 
+static __attribute__((noinline)) int next_slow(cap_source *s, cap_packet *pkt, char *msg,
+                                                size_t msglen);
+
 int cap_source_next(cap_source *s, cap_packet *pkt, char *msg, size_t msglen)
+{
+    if (s->mm.base && !s->has_prog && !s->err) {
+        /* The mapped file's common case: the record's fields straight into *pkt, as fill()
+         * would set them (seconds below 2^32: no overflow to saturate). */
+        uint64_t off;
+        const uint8_t *r = cap_mm_quick(&s->mm, &off);
+        if (r) {
+            int sw = s->mm.swap;
+            uint32_t frac = cap_mm_rd32(r + 4, sw);
+            pkt->no = ++s->no;
+            pkt->ts_ns = (int64_t)cap_mm_rd32(r, sw) * 1000000000 +
+                         (s->mm.nano ? (int64_t)frac : (int64_t)frac * 1000);
+            pkt->caplen = cap_mm_rd32(r + 8, sw);
+            pkt->wirelen = cap_mm_rd32(r + 12, sw);
+            pkt->linktype = s->linktype;
+            pkt->file_offset = off;
+            pkt->data = r + CAP_MM_REC_HDR;
+            return 1;
+        }
+    }
+    return next_slow(s, pkt, msg, msglen);
+}
+
+/* Everything but the mapped file's common case: errors, filters, the end, libpcap. */
+static __attribute__((noinline)) int next_slow(cap_source *s, cap_packet *pkt, char *msg,
+                                                size_t msglen)
 {
     struct pcap_pkthdr *h;
     const u_char *data;

@@ -10,9 +10,25 @@
 int cap_net_decode(cap_decoder *d, const cap_packet *pkt, int ver, const uint8_t *p, size_t n,
                    size_t wire, cap_layers *out);
 
+typedef struct frag_dg frag_dg; /* an incomplete datagram (cap_ip.c) */
+
+struct cap_decoder {
+    cap_opts o;
+    frag_dg **dgs; /* incomplete datagrams (owned), unordered */
+    unsigned ndgs, adgs;
+    size_t held; /* sum of their caps */
+    uint64_t seq;
+    uint8_t *out; /* the datagram completed by the last cap_decode (owned) */
+};
+
+void cap_decoder_begin_slow(cap_decoder *d, int64_t ts_ns);
 /* Start decoding a packet captured at ts_ns: forget the previous reassembled datagram and drop
- * incomplete ones that timed out. */
-void cap_decoder_begin(cap_decoder *d, int64_t ts_ns);
+ * incomplete ones that timed out. Inline: without fragments (nearly always) nothing to do. */
+static inline void cap_decoder_begin(cap_decoder *d, int64_t ts_ns)
+{
+    if (d->out || d->ndgs)
+        cap_decoder_begin_slow(d, ts_ns);
+}
 
 static inline void cap_note(cap_layers *out, const char *why)
 {

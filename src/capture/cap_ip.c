@@ -23,7 +23,7 @@
 #define UNITS ((MAX_DGRAM + 7) / 8)
 
 /* ---- reassembly --------------------------------------------------------------------------- */
-typedef struct frag_dg {
+struct frag_dg {
     int ver;
     uint8_t src[16], dst[16];
     uint32_t id;
@@ -37,15 +37,6 @@ typedef struct frag_dg {
     uint8_t *buf;                  /* payload bytes at their offsets (owned) */
     size_t cap;                    /* allocated size of buf: what counts against ipfrag_max_bytes */
     uint8_t have[(UNITS + 7) / 8]; /* which 8-byte units arrived */
-} frag_dg;
-
-struct cap_decoder {
-    cap_opts o;
-    frag_dg **dgs; /* incomplete datagrams (owned), unordered */
-    unsigned ndgs, adgs;
-    size_t held; /* sum of their caps */
-    uint64_t seq;
-    uint8_t *out; /* the datagram completed by the last cap_decode (owned) */
 };
 
 void cap_opts_default(cap_opts *o)
@@ -89,10 +80,12 @@ void cap_decoder_del(cap_decoder *d)
     gw_free(d);
 }
 
-void cap_decoder_begin(cap_decoder *d, int64_t ts_ns)
+void cap_decoder_begin_slow(cap_decoder *d, int64_t ts_ns)
 {
-    gw_free(d->out);
-    d->out = NULL;
+    if (d->out) { /* rare: only after a datagram was reassembled */
+        gw_free(d->out);
+        d->out = NULL;
+    }
     for (unsigned i = 0; i < d->ndgs;) {
         if (ts_ns - d->dgs[i]->first_ts > d->o.ipfrag_timeout_ns)
             dg_drop(d, i);

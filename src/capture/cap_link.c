@@ -78,7 +78,9 @@ int cap_decode(cap_decoder *d, const cap_packet *pkt, cap_layers *out)
         out->has_eth = 1;
         memcpy(out->eth_dst, dst, 6);
         memcpy(out->eth_src, src, 6);
-        if (vlan_tags(&c, type, out) < 0)
+        if (!is_vlan(type)) /* untagged, nearly always: no call */
+            out->ethertype = type;
+        else if (vlan_tags(&c, type, out) < 0)
             return 0;
         if (out->ethertype < 0x0600) { /* an 802.3 length: LLC follows, not IP */
             out->ethertype = 0;

@@ -9,16 +9,10 @@
 #include "common/gw_err.h"
 
 #define PCAP_FILE_HDR 24
-#define PCAP_REC_HDR 16
-#define MAX_CAPLEN 262144 /* libpcap's largest snapshot for the link types we decode */
-#define DROP_EVERY (4u << 20)
-
-static uint32_t rd32(const uint8_t *p, int swap)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return swap ? __builtin_bswap32(v) : v;
-}
+#define PCAP_REC_HDR CAP_MM_REC_HDR
+#define MAX_CAPLEN CAP_MM_MAX_CAPLEN
+#define DROP_EVERY CAP_MM_DROP_EVERY
+#define rd32 cap_mm_rd32
 
 int cap_mm_open(cap_mm *m, int fd)
 {

@@ -19,6 +19,34 @@ typedef struct cap_mm {
     int linktype;        /* as a DLT_ value, the way libpcap reports it */
 } cap_mm;
 
+#define CAP_MM_REC_HDR 16
+#define CAP_MM_MAX_CAPLEN 262144 /* libpcap's largest snapshot for the link types we decode */
+#define CAP_MM_DROP_EVERY (4u << 20)
+
+static inline uint32_t cap_mm_rd32(const uint8_t *p, int swap)
+{
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return swap ? __builtin_bswap32(v) : v;
+}
+
+/* The common case of cap_mm_next, inline: a whole, sane record and no pages to give back yet.
+ * Returns its header (16 bytes, file byte order) and moves past it, or NULL when the caller
+ * must call cap_mm_next (end of file, damage, or time to give pages back). */
+static inline const uint8_t *cap_mm_quick(cap_mm *m, uint64_t *rec_off)
+{
+    size_t left = m->len - m->off;
+    if (left < CAP_MM_REC_HDR || m->off - m->dropped >= CAP_MM_DROP_EVERY)
+        return NULL;
+    const uint8_t *r = m->base + m->off;
+    uint32_t caplen = cap_mm_rd32(r + 8, m->swap);
+    if (caplen > CAP_MM_MAX_CAPLEN || left - CAP_MM_REC_HDR < caplen)
+        return NULL;
+    *rec_off = m->off;
+    m->off += CAP_MM_REC_HDR + caplen;
+    return r;
+}
+
 /* Map fd when it is a regular file holding a classic pcap. Returns 1 when mapped, 0 when the
  * file is something else (the caller uses libpcap; fd untouched), GW_ENOMEM/GW_EIO otherwise. */
 int cap_mm_open(cap_mm *m, int fd);

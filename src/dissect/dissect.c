@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/gw_buf.h"
 #include "common/gw_err.h"
@@ -79,6 +80,9 @@ typedef struct split {
     void (*merge)(void *mu, uint64_t epoch);
     void *merge_u;
     uint64_t live[2];    /* live connections per upper, to deal new ones */
+    int64_t idle_ns[2];  /* recent time each thread waited for the other (decayed per epoch;
+                            written under mu) */
+    int lean;            /* the reader's copy, per epoch: 1 upper 1 waits more, -1 upper 0 */
 } split;
 
 struct dissect {
@@ -286,8 +290,14 @@ static void t_open(void *u, tcp_conn *c)
     conn_state *cs = gw_calloc(1, sizeof *cs); /* owned as the struct's comment says */
     /* Deal: the reading thread also reads, runs tcp for every connection and posts the other
      * thread's events (about a seventh of the work on small calls), so it takes 7 live
-     * connections for every 9 of the other's. Output does not depend on the deal. */
-    int who = d->sp && cs && d->sp->live[1] * 7 <= d->sp->live[0] * 9;
+     * connections for every 9 of the other's - or 1 for 2 while the other thread keeps waiting
+     * for it, 1 for 1 while it waits for the other. Output does not depend on the deal. */
+    int who = 0;
+    if (d->sp && cs) {
+        static const uint64_t w[3][2] = {{1, 1}, {7, 9}, {1, 2}}; /* by lean: live1 * a <= live0 * b */
+        const uint64_t *r = w[d->sp->lean + 1];
+        who = d->sp->live[1] * r[0] <= d->sp->live[0] * r[1];
+    }
     if (cs) {
         cs->up = &d->up[who];
         cs->remote = who;
@@ -383,6 +393,13 @@ static void t_close(void *u, tcp_conn *c, int why)
 }
 
 /* ---- upper 1's thread ------------------------------------------------------------------- */
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 /* The copy follows the reader's tcp_conn, except where the layers above settled the client:
  * tcp only ever raises client_how (port guess, then SYN), the layers above set UPPER. */
 static void apply_snap(tcp_conn *m, const ev_snap *s)
@@ -439,8 +456,12 @@ static void *split_main(void *arg)
     for (uint64_t e = 0;; e++) {
         slot *s = &sp->slots[e % DISSECT_EPOCHS];
         pthread_mutex_lock(&sp->mu);
-        while (sp->posted <= e && !sp->quit)
-            pthread_cond_wait(&sp->cv, &sp->mu);
+        if (sp->posted <= e && !sp->quit) {
+            int64_t t0 = now_ns();
+            while (sp->posted <= e && !sp->quit)
+                pthread_cond_wait(&sp->cv, &sp->mu);
+            sp->idle_ns[1] += now_ns() - t0;
+        }
         int have = sp->posted > e;
         int discard = sp->discard;
         pthread_mutex_unlock(&sp->mu);
@@ -475,8 +496,18 @@ static void end_epoch(dissect *d)
     sp->posted = sp->epoch + 1;
     sp->epoch++;
     pthread_cond_broadcast(&sp->cv);
-    while (sp->done_epoch + DISSECT_EPOCHS <= sp->epoch)
-        pthread_cond_wait(&sp->cv, &sp->mu);
+    if (sp->done_epoch + DISSECT_EPOCHS <= sp->epoch) {
+        int64_t t0 = now_ns();
+        while (sp->done_epoch + DISSECT_EPOCHS <= sp->epoch)
+            pthread_cond_wait(&sp->cv, &sp->mu);
+        sp->idle_ns[0] += now_ns() - t0;
+    }
+    /* Who has been waiting lately leans the deal of the next connections (1 ms of difference
+     * in the decayed sums). */
+    int64_t diff = sp->idle_ns[1] - sp->idle_ns[0];
+    sp->lean = diff > 1000000 ? 1 : diff < -1000000 ? -1 : 0;
+    sp->idle_ns[0] -= sp->idle_ns[0] >> 3;
+    sp->idle_ns[1] -= sp->idle_ns[1] >> 3;
     pthread_mutex_unlock(&sp->mu);
     sp->epoch_pkts = 0;
     sp->epoch_bytes = 0;

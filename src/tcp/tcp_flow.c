@@ -386,6 +386,21 @@ static int starts_new(const tcp_flow *f, int d, uint32_t seq)
     return (h->flags & TCP_H_STARTED) && tcp_half_first_seq(h) != seq;
 }
 
+/* Is e the endpoint (ipver, addr, port) of a segment? As ep_eq after set_endpoint, without
+ * building the endpoint: an IPv4 address compares its 4 bytes only. */
+static inline int seg_is(const tcp_endpoint *e, int ipver, const uint8_t *addr, uint16_t port)
+{
+    if (e->port != port || e->ipver != ipver)
+        return 0;
+    if (ipver == 4) {
+        uint32_t x, y;
+        memcpy(&x, e->addr, 4);
+        memcpy(&y, addr, 4);
+        return x == y;
+    }
+    return memcmp(e->addr, addr, 16) == 0;
+}
+
 static void set_endpoint(tcp_endpoint *e, int ipver, const uint8_t *addr, uint16_t port)
 {
     memset(e, 0, sizeof *e);
@@ -418,13 +433,25 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
         t->next_expire_ns = t->now_ns > INT64_MAX - NS_PER_SEC ? INT64_MAX : t->now_ns + NS_PER_SEC;
     }
 
+    /* Packets come in runs of one connection: match the previous packet's flow against the
+     * segment's addresses directly, before building endpoints and hashing. */
     tcp_endpoint a, b;
-    set_endpoint(&a, seg->ipver, seg->src, seg->sport);
-    set_endpoint(&b, seg->ipver, seg->dst, seg->dport);
-    tcp_flow *f = lookup(t, &a, &b);
-    int d = f && ep_eq(&f->c.ep[0], &a) ? 0 : 1;
-    if (f && ep_eq(&a, &b))
-        d = 0; /* a connection to itself: both directions look alike; treat all as ep[0]'s */
+    tcp_flow *f = t->last;
+    int d;
+    if (f && seg_is(&f->c.ep[0], seg->ipver, seg->src, seg->sport) &&
+        seg_is(&f->c.ep[1], seg->ipver, seg->dst, seg->dport)) {
+        d = 0; /* also a connection to itself: all of it is taken as ep[0]'s */
+    } else if (f && seg_is(&f->c.ep[1], seg->ipver, seg->src, seg->sport) &&
+               seg_is(&f->c.ep[0], seg->ipver, seg->dst, seg->dport)) {
+        d = 1;
+    } else {
+        set_endpoint(&a, seg->ipver, seg->src, seg->sport);
+        set_endpoint(&b, seg->ipver, seg->dst, seg->dport);
+        f = lookup(t, &a, &b);
+        d = f && ep_eq(&f->c.ep[0], &a) ? 0 : 1;
+        if (f && ep_eq(&a, &b))
+            d = 0; /* a connection to itself: both directions look alike; treat all as ep[0]'s */
+    }
     int syn = (seg->flags & CAP_TCP_SYN) != 0;
     int ack = (seg->flags & CAP_TCP_ACK) != 0;
     int rst = (seg->flags & CAP_TCP_RST) != 0;
@@ -436,6 +463,8 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     }
     int opened = 0;
     if (!f) {
+        set_endpoint(&a, seg->ipver, seg->src, seg->sport);
+        set_endpoint(&b, seg->ipver, seg->dst, seg->dport);
         f = create(t, &a, &b);
         if (!f)
             return GW_ENOMEM;
@@ -476,9 +505,10 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
         t->cb.on_open(t->cb.u, c);
 
     tcp_rctx x = rctx(t, f, !d, pkt_no, ts_ns);
-    if (ack)
+    if (ack && tcp_half_ack_matters(&f->h[!d], seg->ack))
         tcp_half_ack(&f->h[!d], &x, seg->ack);
-    x = rctx(t, f, d, pkt_no, ts_ns);
+    x.dir = d;
+    x.nomem = 0;
     if (rst) {
         /* RFC 9293 3.5.3: a RST's payload is diagnostic text, not stream data. */
         tcp_half_start(&f->h[d], seg->seq, syn);

@@ -60,6 +60,18 @@ void tcp_half_segment(tcp_half *h, tcp_rctx *x, uint32_t seq, int syn, const uin
                       uint32_t len, uint32_t missing, int fin);
 /* Note that the peer acknowledged `ack`: holes it acknowledged were lost by the capture. */
 void tcp_half_ack(tcp_half *h, tcp_rctx *x, uint32_t ack);
+/* Would tcp_half_ack(h, x, ack) do anything? Inline, so that the ACK of nearly every packet,
+ * which moves nothing, costs no call. */
+static inline int tcp_half_ack_matters(const tcp_half *h, uint32_t ack)
+{
+    if (!(h->flags & TCP_H_STARTED))
+        return 0;
+    /* As rel() in tcp_reasm.c: the ACK's offset relative to the next expected one. */
+    uint32_t d = ack - (uint32_t)(h->base + (uint32_t)h->next);
+    if (d != 0 && d < 0x80000000u)
+        return 1; /* past next */
+    return (h->flags & TCP_H_FIN) && !(h->flags & TCP_H_FIN_ACKED);
+}
 /* Declare holes up to `limit` (at most the highest offset known to have been sent) and
  * deliver what is held up to there. UINT64_MAX settles everything. */
 void tcp_half_settle(tcp_half *h, tcp_rctx *x, uint64_t limit);

@@ -1429,6 +1429,78 @@ static void test_last_flow(void)
     GW_CHECK_INT(R.s[0][0].next, 20);
 }
 
+/* The previous packet's flow is matched on the segment's addresses without building endpoints:
+ * it must agree with the hashed lookup. IPv4 compares 4 address bytes only (whatever follows
+ * them), the IP version is part of the key, and the same pair seen either way is one flow. */
+static void test_last_flow_match(void)
+{
+    tcp_table *t = new_table(NULL);
+    conv_init(t, 1, 2);
+    handshake();
+    for (int i = 0; i < 10; i++) {
+        /* garbage after the IPv4 addresses: the same flow either way */
+        CV.ip[0][4 + i] = (uint8_t)(0xa0 + i);
+        CV.ip[1][15 - i] = (uint8_t)(0x50 + i);
+        send_data(i & 1, (uint64_t)(i / 2) * 10, 10, 0, 0);
+        GW_CHECK_INT(CV.conn->index, 0);
+        GW_CHECK_INT(CV.dir, i & 1);
+    }
+    /* the same 4 bytes and ports as IPv6 (and the rest zero): another flow */
+    conv_init(t, 1, 2);
+    CV.ipver = 6;
+    send_data(0, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 1);
+    GW_CHECK_INT(CV.dir, 0);
+    CV.ipver = 4; /* back: the first flow, found by hashing */
+    send_data(1, 50, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 0);
+    GW_CHECK_INT(CV.dir, 1);
+    CV.ipver = 6; /* and the IPv6 one again, the other way */
+    send_data(1, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 1);
+    GW_CHECK_INT(CV.dir, 1);
+    /* IPv6 addresses that differ only after the first 4 bytes: distinct flows */
+    CV.ip[1][12] ^= 1;
+    send_data(1, 0, 10, 0, 0);
+    GW_CHECK_INT(CV.conn->index, 2);
+    GW_CHECK_INT(CV.dir, 0);
+    tcp_table_del(t);
+    GW_CHECK_INT(R.s[0][0].next, 50);
+    GW_CHECK_INT(R.s[0][1].next, 60);
+    GW_CHECK_INT(R.nopen, 3);
+}
+
+/* ACKs that move nothing skip the call into the direction; those that do must still settle:
+ * ACKs at, behind and past the next offset, with a piece held beyond a hole. */
+static void test_ack_precheck(void)
+{
+    tcp_table *t = new_table(NULL);
+    conv_init(t, 1, 2);
+    handshake();
+    send_data(0, 0, 100, 0, 0);
+    send_data(0, 200, 100, 0, 0); /* held: [100, 200) missing */
+    CV.ackoff[1] = 100;           /* at next: nothing */
+    send_data(1, 0, 10, 0, 0);
+    GW_CHECK_INT(R.s[0][0].next, 100);
+    CV.ackoff[1] = 50; /* behind: nothing */
+    send_data(1, 10, 10, 0, 0);
+    GW_CHECK_INT(R.s[0][0].next, 100);
+    CV.ackoff[1] = 150; /* past next, inside the hole: a gap up to there */
+    send_data(1, 20, 10, 0, 0);
+    GW_CHECK_INT(R.s[0][0].next, 150);
+    CV.ackoff[1] = 250; /* past the hole: the rest of it, then the held piece */
+    send_data(1, 30, 10, 0, 0);
+    GW_CHECK_INT(R.s[0][0].next, 300);
+    static const uint64_t gaps[] = {100, 100};
+    check_stream(0, 0, 300, gaps, 1);
+    /* a sequence number far behind (more than 2^31 away) counts as behind, not past */
+    CV.ackoff[1] = 300 + 0x80000001u;
+    send_data(1, 40, 10, 0, 0);
+    GW_CHECK_INT(R.s[0][0].next, 300);
+    tcp_table_del(t);
+    check_stream(0, 1, 50, NULL, 0);
+}
+
 static void test_failmalloc(void)
 {
     /* every allocation failing in turn: no crash, no leak, streams stay contiguous */
@@ -1487,6 +1559,8 @@ int main(void)
     test_ipv6_and_str();
     test_many_flows();
     test_last_flow();
+    test_last_flow_match();
+    test_ack_precheck();
     test_failmalloc();
     GW_TEST_END();
 }
