@@ -53,15 +53,24 @@ int gw_buf_append_grow(gw_buf *b, const void *p, size_t n)
     return 0;
 }
 
+const char gw_buf_digits2[200] = "0001020304050607080910111213141516171819"
+                                 "2021222324252627282930313233343536373839"
+                                 "4041424344454647484950515253545556575859"
+                                 "6061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+
 int gw_buf_put_u64(gw_buf *b, uint64_t v)
 {
-    char tmp[20];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return gw_buf_append(b, tmp + i, sizeof tmp - i);
+    /* Length first, then the digits in place: no temporary, no copy. */
+    unsigned n = gw_u64_digits(v);
+    if (n > b->cap - b->len || n > gw_buf_limit(b) - b->len) {
+        int rc = gw_buf_reserve(b, n);
+        if (rc)
+            return rc;
+    }
+    gw_u64_digits_back(b->data + b->len + n, v);
+    b->len += n;
+    return 0;
 }
 
 int gw_buf_put_i64(gw_buf *b, int64_t v)

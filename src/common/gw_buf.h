@@ -28,6 +28,14 @@ int gw_buf_printf(gw_buf *b, const char *fmt, ...) __attribute__((format(printf,
 /* Decimal integers without printf: the JSON writers' hot path. */
 int gw_buf_put_u64(gw_buf *b, uint64_t v);
 int gw_buf_put_i64(gw_buf *b, int64_t v);
+/* gw_buf_reserve with the common case (room already there) inline: then b->data + b->len has
+ * room for n bytes. Returns 0, GW_ECAP or GW_ENOMEM. */
+static inline int gw_buf_room(gw_buf *b, size_t n);
+/* The two decimal digits of 0..99, "00" to "99". */
+extern const char gw_buf_digits2[200];
+/* Digits of v written to d (room for 20 bytes); returns how many. For writers that reserved an
+ * upper bound and then write without checks. */
+static inline size_t gw_u64_into(uint8_t *d, uint64_t v);
 /* Drop the first n bytes (n <= len). */
 void gw_buf_consume(gw_buf *b, size_t n);
 static inline void gw_buf_reset(gw_buf *b) { b->len = 0; }
@@ -52,6 +60,50 @@ static inline int gw_buf_putc(gw_buf *b, int c)
     }
     uint8_t ch = (uint8_t)c;
     return gw_buf_append_grow(b, &ch, 1);
+}
+
+static inline int gw_buf_room(gw_buf *b, size_t n)
+{
+    if (n <= b->cap - b->len && n <= gw_buf_limit(b) - b->len)
+        return 0;
+    return gw_buf_reserve(b, n);
+}
+
+/* The number of decimal digits of v (1..20). */
+static inline unsigned gw_u64_digits(uint64_t v)
+{
+    static const uint64_t pow10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull,
+        1000000ull, 10000000ull, 100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+        1000000000000ull, 10000000000000ull, 100000000000000ull, 1000000000000000ull,
+        10000000000000000ull, 100000000000000000ull, 1000000000000000000ull,
+        10000000000000000000ull};
+    if (v < 10)
+        return 1;
+    /* bits * log10(2) (1233 / 4096) is the digit count or one less. */
+    unsigned t = (unsigned)(64 - __builtin_clzll(v | 1)) * 1233 >> 12;
+    return t + (v >= pow10[t]);
+}
+
+/* The digits of v ending at e (exclusive), two per step. */
+static inline void gw_u64_digits_back(uint8_t *e, uint64_t v)
+{
+    while (v >= 100) {
+        uint64_t q = v / 100;
+        e -= 2;
+        memcpy(e, gw_buf_digits2 + 2 * (v - q * 100), 2);
+        v = q;
+    }
+    if (v >= 10)
+        memcpy(e - 2, gw_buf_digits2 + 2 * v, 2);
+    else
+        e[-1] = (uint8_t)('0' + v);
+}
+
+static inline size_t gw_u64_into(uint8_t *d, uint64_t v)
+{
+    unsigned n = gw_u64_digits(v);
+    gw_u64_digits_back(d + n, v);
+    return n;
 }
 
 #endif

@@ -53,12 +53,13 @@ static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-/* The six digits of the microseconds in ns (0..999999999). */
+/* The six digits of the microseconds in ns (0..999999999), two at a time. */
 static void micros(char *o, int64_t ns)
 {
-    unsigned us = (unsigned)(ns / 1000);
-    for (int i = 5; i >= 0; i--, us /= 10)
-        o[i] = (char)('0' + us % 10);
+    unsigned us = (unsigned)ns / 1000, hi = us / 10000, lo = us % 100;
+    memcpy(o, gw_buf_digits2 + 2 * hi, 2);
+    memcpy(o + 2, gw_buf_digits2 + 2 * (us / 100 - hi * 100), 2);
+    memcpy(o + 4, gw_buf_digits2 + 2 * lo, 2);
 }
 
 void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
@@ -73,6 +74,14 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
     static _Thread_local int64_t last_sec = INT64_MIN;
     static _Thread_local char last[20]; /* "YYYY-MM-DDTHH:MM:SS." */
     if (sec == last_sec) {
+        if (gw_buf_room(b, 32) == 0) { /* in place */
+            char *t = (char *)b->data + b->len;
+            memcpy(t, last, 20);
+            micros(t + 20, ns);
+            t[26] = 'Z';
+            b->len += 27;
+            return;
+        }
         char t[27];
         memcpy(t, last, 20);
         micros(t + 20, ns);
@@ -204,15 +213,16 @@ void view_fmt_duration(gw_buf *b, int64_t ns)
     }
 }
 
-/* The call log writes the same few endpoints over and over (two per line): the last ones
- * written on this thread, by value. Per thread because JSON jobs may format on a second one. */
+/* The call log writes the same endpoints over and over (two per line): a small table of the
+ * strings already made, by value, direct mapped on the port and the address's last bytes. Per
+ * thread because JSON jobs may format on a second one. */
 typedef struct ep_memo {
     tcp_endpoint e;
     char s[64]; /* >= what tcp_endpoint_str needs to write in place */
     size_t n;   /* 0: empty */
 } ep_memo;
-static _Thread_local ep_memo ep_memos[2];
-static _Thread_local unsigned ep_next;
+#define EP_MEMOS 64
+static _Thread_local ep_memo ep_memos[EP_MEMOS];
 
 static int same_ep(const tcp_endpoint *a, const tcp_endpoint *b)
 {
@@ -227,16 +237,21 @@ void view_fmt_endpoint(gw_buf *b, const tcp_endpoint *e)
         gw_buf_append(b, tmp, strlen(tmp));
         return;
     }
-    for (int i = 0; i < 2; i++) {
-        if (ep_memos[i].n && same_ep(&ep_memos[i].e, e)) {
-            gw_buf_append(b, ep_memos[i].s, ep_memos[i].n);
-            return;
-        }
+    uint32_t head, tail; /* IPv4 is in the first 4 bytes, IPv6 differs mostly in the last */
+    memcpy(&head, e->addr, 4);
+    memcpy(&tail, e->addr + 12, 4);
+    uint32_t h = (head ^ tail ^ e->port * 0x9e3779b1u) * 0x9e3779b1u;
+    ep_memo *m = &ep_memos[h >> 26]; /* 64 slots */
+    if (!m->n || !same_ep(&m->e, e)) {
+        m->e = *e;
+        tcp_endpoint_str(e, m->s, sizeof m->s);
+        m->n = strlen(m->s);
     }
-    ep_memo *m = &ep_memos[ep_next++ & 1];
-    m->e = *e;
-    tcp_endpoint_str(e, m->s, sizeof m->s);
-    m->n = strlen(m->s);
+    if (gw_buf_room(b, sizeof m->s) == 0) { /* the whole slot: a fixed-size copy */
+        memcpy(b->data + b->len, m->s, sizeof m->s);
+        b->len += m->n;
+        return;
+    }
     gw_buf_append(b, m->s, m->n);
 }
 

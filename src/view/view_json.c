@@ -9,6 +9,65 @@
 #include "view/view_pb.h"
 #include "view/view_schema.h"
 
+/* The writers below reserve an upper bound for a stretch of a record once and then write through
+ * a cursor without checks; a stretch ends where another module's writer takes the buffer. */
+
+/* Room for n more bytes of b, or NULL (out of memory: the stretch is left out). */
+static inline uint8_t *room(gw_buf *b, size_t n)
+{
+    return gw_buf_room(b, n) ? NULL : b->data + b->len;
+}
+
+static inline void done(gw_buf *b, uint8_t *o) { b->len = (size_t)(o - b->data); }
+
+#define LIT(o, lit) (memcpy((o), "" lit, sizeof(lit) - 1), (o) += sizeof(lit) - 1)
+#define NUM_MAX 20 /* digits of a 64-bit integer, with the sign */
+
+static inline uint8_t *put_u64(uint8_t *o, uint64_t v) { return o + gw_u64_into(o, v); }
+
+static inline uint8_t *put_i64(uint8_t *o, int64_t v)
+{
+    if (v >= 0)
+        return put_u64(o, (uint64_t)v);
+    *o++ = '-';
+    return put_u64(o, 0 - (uint64_t)v);
+}
+
+static inline uint8_t *put_bool(uint8_t *o, int v)
+{
+    if (v) {
+        memcpy(o, "true", 4);
+        return o + 4;
+    }
+    memcpy(o, "false", 5);
+    return o + 5;
+}
+
+/* The length of a string that may be NULL, and the room its JSON needs (6n+2, or "null"). */
+static inline size_t slen(const char *s) { return s ? strlen(s) : 0; }
+#define STR_MAX(n) (6 * (n) + 4)
+
+/* s (n bytes) as a JSON string, or null for NULL. */
+static inline uint8_t *put_str(uint8_t *o, const char *s, size_t n)
+{
+    if (!s) {
+        memcpy(o, "null", 4);
+        return o + 4;
+    }
+    return o + view_json_string_into(o, s, n);
+}
+
+/* ,"key": then the integer, or null when negative. */
+#define INT_OR_NULL_AT(o, key, v)                                                                  \
+    do {                                                                                           \
+        int64_t v_ = (v);                                                                          \
+        LIT(o, ",\"" key "\":");                                                                   \
+        if (v_ < 0)                                                                                \
+            LIT(o, "null");                                                                        \
+        else                                                                                       \
+            o = put_u64(o, (uint64_t)v_);                                                          \
+    } while (0)
+
 void view_json_cstr(gw_buf *b, const char *s)
 {
     if (s)
@@ -20,27 +79,35 @@ void view_json_cstr(gw_buf *b, const char *s)
 /* Header lists longer than this (escaped, worst case) are written piece by piece. */
 #define KV_DIRECT_MAX (256u << 10)
 
-void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
+/* The room [["name","value"],...] needs at most: 8 bytes per pair around the escaped strings
+ * (each at most 6 bytes per byte); stops counting past KV_DIRECT_MAX. */
+static size_t kv_max(const grpc_kv *kv, size_t n)
 {
-    /* The common case in one reservation: [["name","value"],...] is 8 bytes per pair around
-     * the escaped strings (each at most 6 bytes per byte). */
     size_t need = 2;
     for (size_t i = 0; i < n && need <= KV_DIRECT_MAX; i++)
         need += 8 + 6 * (kv[i].name_len + kv[i].value_len);
-    if (need <= KV_DIRECT_MAX && gw_buf_reserve(b, need) == 0) {
-        uint8_t *d = b->data + b->len, *o = d;
-        *o++ = '[';
-        for (size_t i = 0; i < n; i++) {
-            if (i)
-                *o++ = ',';
-            *o++ = '[';
-            o += view_json_string_into(o, kv[i].name, kv[i].name_len);
+    return need;
+}
+
+static uint8_t *kv_into(uint8_t *o, const grpc_kv *kv, size_t n)
+{
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
             *o++ = ',';
-            o += view_json_string_into(o, kv[i].value, kv[i].value_len);
-            *o++ = ']';
-        }
-        *o++ = ']';
-        b->len += (size_t)(o - d);
+        o += view_json_pair_into(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
+    }
+    *o++ = ']';
+    return o;
+}
+
+void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
+{
+    /* The common case in one reservation. */
+    size_t need = kv_max(kv, n);
+    uint8_t *o;
+    if (need <= KV_DIRECT_MAX && (o = room(b, need)) != NULL) {
+        done(b, kv_into(o, kv, n));
         return;
     }
     gw_buf_putc(b, '[');
@@ -54,30 +121,6 @@ void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
         gw_buf_putc(b, ']');
     }
     gw_buf_putc(b, ']');
-}
-
-static void json_int_or_null(gw_buf *b, const char *key, size_t key_len, int64_t v)
-{
-    gw_buf_append(b, key, key_len);
-    if (v < 0)
-        VIEW_PUT(b, "null");
-    else
-        gw_buf_put_i64(b, v);
-}
-#define INT_OR_NULL(b, key, v) json_int_or_null(b, ",\"" key "\":", sizeof key + 3, v)
-
-static void json_bool(gw_buf *b, int v)
-{
-    gw_buf_append(b, v ? "true" : "false", v ? 4 : 5);
-}
-
-static void json_endpoints(gw_buf *b, const grpc_call *c)
-{
-    VIEW_PUT(b, "\"client\":\"");
-    view_fmt_endpoint(b, &c->client);
-    VIEW_PUT(b, "\",\"server\":\"");
-    view_fmt_endpoint(b, &c->server);
-    gw_buf_putc(b, '"');
 }
 
 /* A message object's body, rendered once (on the writer thread when there is one) and written
@@ -95,47 +138,63 @@ typedef struct msg_job {
     const view_opts *o;
 } msg_job;
 
+/* A message object's body: what message_render writes for a job, and the call for messages
+ * rendered in place. */
+static void render_msg(gw_buf *b, const grpc_msg *m, const pb_msgdef *type, int fields,
+                       const view_opts *vo, size_t weight)
+{
+    (void)gw_buf_room(b, weight); /* one allocation instead of a doubling series */
+    size_t el = slen(m->encoding);
+    uint8_t *o = room(b, 80 + 2 * NUM_MAX + STR_MAX(el));
+    if (o) {
+        LIT(o, "\"index\":");
+        o = put_u64(o, m->index);
+        LIT(o, ",\"length\":");
+        o = put_u64(o, m->length);
+        LIT(o, ",\"compressed\":");
+        o = put_bool(o, m->compressed);
+        LIT(o, ",\"encoding\":");
+        o = put_str(o, m->encoding, el);
+        LIT(o, ",\"time\":\"");
+        done(b, o);
+    }
+    view_fmt_rfc3339(b, m->ts_ns);
+    if (!m->data) {
+        VIEW_PUT(b, "\",\"data\":null,\"fields\":null");
+    } else {
+        VIEW_PUT(b, "\",\"data\":\"");
+        view_base64(b, m->data, m->data_len);
+        VIEW_PUT(b, "\",\"fields\":");
+        if (!fields)
+            VIEW_PUT(b, "null");
+        else if (type)
+            view_schema_json(b, vo->schemas, type, m->data, m->data_len, &vo->pb);
+        else
+            view_pb_json(b, m->data, m->data_len, &vo->pb);
+    }
+    size_t tl = m->data && type ? slen(type->full_name) : 0, wl = slen(m->why);
+    o = room(b, 80 + STR_MAX(tl) + STR_MAX(wl));
+    if (!o)
+        return;
+    if (m->data && type) {
+        LIT(o, ",\"message_type\":");
+        o = put_str(o, type->full_name, tl);
+    }
+    LIT(o, ",\"decoded\":");
+    o = put_bool(o, m->decoded);
+    LIT(o, ",\"truncated\":");
+    o = put_bool(o, m->truncated);
+    if (m->why) {
+        LIT(o, ",\"why\":");
+        o = put_str(o, m->why, wl);
+    }
+    done(b, o);
+}
+
 static void message_render(view_job *vj, gw_buf *b)
 {
     msg_job *x = (msg_job *)vj;
-    const grpc_msg *m = &x->m;
-    (void)gw_buf_reserve(b, x->j.weight); /* one allocation instead of a doubling series */
-    VIEW_PUT(b, "\"index\":");
-    gw_buf_put_u64(b, m->index);
-    VIEW_PUT(b, ",\"length\":");
-    gw_buf_put_u64(b, m->length);
-    VIEW_PUT(b, ",\"compressed\":");
-    json_bool(b, m->compressed);
-    VIEW_PUT(b, ",\"encoding\":");
-    view_json_cstr(b, m->encoding);
-    VIEW_PUT(b, ",\"time\":\"");
-    view_fmt_rfc3339(b, m->ts_ns);
-    gw_buf_putc(b, '"');
-    if (!m->data) {
-        VIEW_PUT(b, ",\"data\":null,\"fields\":null");
-    } else {
-        VIEW_PUT(b, ",\"data\":\"");
-        view_base64(b, m->data, m->data_len);
-        VIEW_PUT(b, "\",\"fields\":");
-        if (!x->fields)
-            VIEW_PUT(b, "null");
-        else if (x->type)
-            view_schema_json(b, x->o->schemas, x->type, m->data, m->data_len, &x->o->pb);
-        else
-            view_pb_json(b, m->data, m->data_len, &x->o->pb);
-        if (x->type) {
-            VIEW_PUT(b, ",\"message_type\":");
-            view_json_cstr(b, x->type->full_name);
-        }
-    }
-    VIEW_PUT(b, ",\"decoded\":");
-    json_bool(b, m->decoded);
-    VIEW_PUT(b, ",\"truncated\":");
-    json_bool(b, m->truncated);
-    if (m->why) {
-        VIEW_PUT(b, ",\"why\":");
-        view_json_cstr(b, m->why);
-    }
+    render_msg(b, &x->m, x->type, x->fields, x->o, x->j.weight);
 }
 
 static void message_free(view_job *vj)
@@ -146,6 +205,34 @@ static void message_free(view_job *vj)
     gw_free(x);
 }
 
+/* strcmp(s, "grpc+json") == 0 without the call: a byte at a time, stopping at the first
+ * difference (so never past the end of a shorter s). */
+static int is_grpc_json(const char *s)
+{
+    static const char want[] = "grpc+json";
+    size_t i = 0;
+    while (i < sizeof want - 1 && s[i] == want[i])
+        i++;
+    return i == sizeof want - 1 && s[i] == '\0';
+}
+
+/* Whether a message's "fields" are shown. */
+static int show_fields(const grpc_call *c, const grpc_msg *m)
+{
+    return m->decoded && !m->truncated && c->is_grpc && !(c->kind && is_grpc_json(c->kind));
+}
+
+/* Base64 is 4/3 of the bytes, the fields about as much again. */
+static size_t msg_weight(const grpc_msg *m) { return 256 + m->data_len * 3; }
+
+/* The method's message type for a direction: view_schema_type with the method found once. */
+static const pb_msgdef *md_type(const pb_methoddef *md, int from_client)
+{
+    if (!md)
+        return NULL;
+    return from_client ? md->in : md->out;
+}
+
 /* What a message's rendering needs besides its bytes: the type and whether to show fields. */
 static void msg_setup(view *v, const grpc_call *c, msg_job *x)
 {
@@ -153,20 +240,28 @@ static void msg_setup(view *v, const grpc_call *c, msg_job *x)
     x->had_method = c->method != NULL;
     if (x->m.data) {
         x->type = view_schema_type(v->o.schemas, c->method, x->m.from_client);
-        x->fields = x->m.decoded && !x->m.truncated && c->is_grpc &&
-                    !(c->kind && strcmp(c->kind, "grpc+json") == 0);
+        x->fields = show_fields(c, &x->m);
     }
-    /* Base64 is 4/3 of the bytes, the fields about as much again. */
-    x->j.weight = 256 + x->m.data_len * 3;
+    x->j.weight = msg_weight(&x->m);
+}
+
+/* view_json_message_here with the method's definition already found (md_known). */
+static void message_here(view *v, const grpc_call *c, const grpc_msg *m, int md_known,
+                         const pb_methoddef *md)
+{
+    const pb_msgdef *type = NULL;
+    int fields = 0;
+    if (m->data) {
+        type = md_known ? md_type(md, m->from_client)
+                        : view_schema_type(v->o.schemas, c->method, m->from_client);
+        fields = show_fields(c, m);
+    }
+    render_msg(&v->out, m, type, fields, &v->o, msg_weight(m));
 }
 
 void view_json_message_here(view *v, const grpc_call *c, const grpc_msg *m)
 {
-    msg_job x;
-    memset(&x, 0, sizeof x);
-    x.m = *m;
-    msg_setup(v, c, &x);
-    message_render(&x.j, &v->out);
+    message_here(v, c, m, 0, NULL);
 }
 
 view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, uint8_t *take)
@@ -206,32 +301,46 @@ view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, 
 
 /* {"type":T,"conn":..,"client":..,"server":..,"stream":..,"method":.. - what calls and
  * messages begin with. */
-static void record_head(gw_buf *b, const char *type, const grpc_call *c)
+static void record_head(gw_buf *b, const char *type, size_t type_len, const grpc_call *c)
 {
-    VIEW_PUT(b, "{\"type\":\"");
-    gw_buf_append(b, type, strlen(type));
-    VIEW_PUT(b, "\",\"conn\":");
-    gw_buf_put_u64(b, c->conn_index);
-    gw_buf_putc(b, ',');
-    json_endpoints(b, c);
-    VIEW_PUT(b, ",\"stream\":");
-    gw_buf_put_u64(b, c->stream);
-    VIEW_PUT(b, ",\"method\":");
-    view_json_cstr(b, c->method);
+    uint8_t *o = room(b, 40 + type_len + NUM_MAX);
+    if (o) {
+        LIT(o, "{\"type\":\"");
+        memcpy(o, type, type_len);
+        o += type_len;
+        LIT(o, "\",\"conn\":");
+        o = put_u64(o, c->conn_index);
+        LIT(o, ",\"client\":\"");
+        done(b, o);
+    }
+    view_fmt_endpoint(b, &c->client);
+    VIEW_PUT(b, "\",\"server\":\"");
+    view_fmt_endpoint(b, &c->server);
+    size_t ml = slen(c->method);
+    o = room(b, 40 + NUM_MAX + STR_MAX(ml));
+    if (o) {
+        LIT(o, "\",\"stream\":");
+        o = put_u64(o, c->stream);
+        LIT(o, ",\"method\":");
+        o = put_str(o, c->method, ml);
+        done(b, o);
+    }
 }
 
 void view_json_message_head(view *v, const grpc_call *c, int from_client)
 {
     gw_buf *b = &v->out;
-    record_head(b, "message", c);
+    record_head(b, "message", 7, c);
     if (from_client)
         VIEW_PUT(b, ",\"direction\":\"request\",");
     else
         VIEW_PUT(b, ",\"direction\":\"response\",");
 }
 
-/* jobs[i] renders c->msgs[i]; NULL entries are rendered here from the record. */
-static void messages_array(view *v, const grpc_call *c, int from_client, view_job **jobs)
+/* jobs[i] renders c->msgs[i]; NULL entries are rendered here from the record (md: the method's
+ * definition, found once for the call). */
+static void messages_array(view *v, const grpc_call *c, int from_client, view_job **jobs,
+                           const pb_methoddef *md)
 {
     gw_buf *b = &v->out;
     int first = 1;
@@ -248,11 +357,11 @@ static void messages_array(view *v, const grpc_call *c, int from_client, view_jo
         if (x && !x->had_method && c->method) {
             /* Made (--json=messages) before the request headers named the method: the call
              * shows what is known now, as a message rendered here would. */
-            view_json_message_here(v, c, &x->m);
+            message_here(v, c, &x->m, 1, md);
         } else if (x) {
             view_put_job(v, &x->j);
         } else {
-            view_json_message_here(v, c, m); /* small, or its job could not be made */
+            message_here(v, c, m, 1, md); /* small, or its job could not be made */
         }
         gw_buf_putc(b, '}');
     }
@@ -329,7 +438,7 @@ raw:
 void view_json_call(view *v, const grpc_call *c, view_job **jobs)
 {
     gw_buf *b = &v->out;
-    record_head(b, "call", c);
+    record_head(b, "call", 4, c);
     char guess[256];
     double score;
     if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score)) {
@@ -337,77 +446,128 @@ void view_json_call(view *v, const grpc_call *c, view_job **jobs)
         view_json_cstr(b, guess);
         gw_buf_printf(b, ",\"score\":%.2f}", score);
     }
-    VIEW_PUT(b, ",\"authority\":");
-    view_json_cstr(b, c->authority);
-    VIEW_PUT(b, ",\"kind\":");
-    view_json_cstr(b, c->kind);
-    VIEW_PUT(b, ",\"start\":\"");
+    size_t al = slen(c->authority), kl = slen(c->kind);
+    uint8_t *o = room(b, 40 + STR_MAX(al) + STR_MAX(kl));
+    if (o) {
+        LIT(o, ",\"authority\":");
+        o = put_str(o, c->authority, al);
+        LIT(o, ",\"kind\":");
+        o = put_str(o, c->kind, kl);
+        LIT(o, ",\"start\":\"");
+        done(b, o);
+    }
     view_fmt_rfc3339(b, c->t_start);
     VIEW_PUT(b, "\",\"end\":\"");
     view_fmt_rfc3339(b, c->t_end);
-    VIEW_PUT(b, "\",\"duration_us\":");
-    gw_buf_put_i64(b, (c->t_end - c->t_start) / 1000);
-    INT_OR_NULL(b, "first_response_us",
-                c->t_first_resp < 0 ? -1 : (c->t_first_resp - c->t_start) / 1000);
-    INT_OR_NULL(b, "http_status", c->http_status);
-    INT_OR_NULL(b, "grpc_status", c->grpc_status);
-    VIEW_PUT(b, ",\"grpc_status_name\":");
-    view_json_cstr(b, c->grpc_status >= 0 ? grpc_status_name(c->grpc_status) : NULL);
-    VIEW_PUT(b, ",\"grpc_message\":");
-    view_json_cstr(b, c->grpc_message);
-    INT_OR_NULL(b, "implied_status", c->implied_status);
-    VIEW_PUT(b, ",\"implied_status_name\":");
-    view_json_cstr(b, c->implied_status >= 0 ? grpc_status_name(c->implied_status) : NULL);
+
+    const char *gsn = c->grpc_status >= 0 ? grpc_status_name(c->grpc_status) : NULL;
+    const char *isn = c->implied_status >= 0 ? grpc_status_name(c->implied_status) : NULL;
+    size_t gsl = slen(gsn), gml = slen(c->grpc_message), isl = slen(isn);
+    o = room(b, 200 + 5 * NUM_MAX + STR_MAX(gsl) + STR_MAX(gml) + STR_MAX(isl));
+    if (o) {
+        LIT(o, "\",\"duration_us\":");
+        o = put_i64(o, (c->t_end - c->t_start) / 1000);
+        INT_OR_NULL_AT(o, "first_response_us",
+                       c->t_first_resp < 0 ? -1 : (c->t_first_resp - c->t_start) / 1000);
+        INT_OR_NULL_AT(o, "http_status", c->http_status);
+        INT_OR_NULL_AT(o, "grpc_status", c->grpc_status);
+        LIT(o, ",\"grpc_status_name\":");
+        o = put_str(o, gsn, gsl);
+        LIT(o, ",\"grpc_message\":");
+        o = put_str(o, c->grpc_message, gml);
+        INT_OR_NULL_AT(o, "implied_status", c->implied_status);
+        LIT(o, ",\"implied_status_name\":");
+        o = put_str(o, isn, isl);
+        done(b, o);
+    }
     if (c->status_details) {
         VIEW_PUT(b, ",\"grpc_status_details\":");
         status_details_json(v, b, c->status_details, c->status_details_len);
     }
-    VIEW_PUT(b, ",\"timeout\":");
-    view_json_cstr(b, c->timeout_raw);
-    INT_OR_NULL(b, "timeout_us", c->timeout_ns < 0 ? -1 : c->timeout_ns / 1000);
-    VIEW_PUT(b, ",\"request_encoding\":");
-    view_json_cstr(b, c->req_encoding);
-    VIEW_PUT(b, ",\"response_encoding\":");
-    view_json_cstr(b, c->resp_encoding);
-    VIEW_PUT(b, ",\"trailers_only\":");
-    json_bool(b, c->trailers_only);
-    INT_OR_NULL(b, "rst_code", c->rst_code);
-    if (c->rst_code >= 0) {
-        VIEW_PUT(b, ",\"rst_name\":");
-        view_json_cstr(b, h2_error_name((uint32_t)c->rst_code));
-        gw_buf_printf(b, ",\"rst_by\":\"%s\"", c->rst_by_client ? "client" : "server");
+
+    const char *rsn = c->rst_code >= 0 ? h2_error_name((uint32_t)c->rst_code) : NULL;
+    size_t tol = slen(c->timeout_raw), rql = slen(c->req_encoding), rsl = slen(c->resp_encoding);
+    size_t rnl = slen(rsn);
+    size_t kv1 = kv_max(c->req_headers, c->n_req_headers);
+    size_t kv2 = kv_max(c->resp_headers, c->n_resp_headers);
+    size_t kv3 = kv_max(c->trailers, c->n_trailers);
+    int kv_direct = kv1 <= KV_DIRECT_MAX && kv2 <= KV_DIRECT_MAX && kv3 <= KV_DIRECT_MAX;
+    size_t need = 400 + 6 * NUM_MAX + STR_MAX(tol) + STR_MAX(rql) + STR_MAX(rsl) + STR_MAX(rnl);
+    o = room(b, need + (kv_direct ? kv1 + kv2 + kv3 : 0));
+    if (o) {
+        LIT(o, ",\"timeout\":");
+        o = put_str(o, c->timeout_raw, tol);
+        INT_OR_NULL_AT(o, "timeout_us", c->timeout_ns < 0 ? -1 : c->timeout_ns / 1000);
+        LIT(o, ",\"request_encoding\":");
+        o = put_str(o, c->req_encoding, rql);
+        LIT(o, ",\"response_encoding\":");
+        o = put_str(o, c->resp_encoding, rsl);
+        LIT(o, ",\"trailers_only\":");
+        o = put_bool(o, c->trailers_only);
+        INT_OR_NULL_AT(o, "rst_code", c->rst_code);
+        if (c->rst_code >= 0) {
+            LIT(o, ",\"rst_name\":");
+            o = put_str(o, rsn, rnl);
+            if (c->rst_by_client)
+                LIT(o, ",\"rst_by\":\"client\"");
+            else
+                LIT(o, ",\"rst_by\":\"server\"");
+        }
+        LIT(o, ",\"request_headers\":");
+        if (kv_direct) {
+            o = kv_into(o, c->req_headers, c->n_req_headers);
+            LIT(o, ",\"response_headers\":");
+            o = kv_into(o, c->resp_headers, c->n_resp_headers);
+            LIT(o, ",\"trailers\":");
+            o = kv_into(o, c->trailers, c->n_trailers);
+        } else {
+            done(b, o);
+            view_json_kv_list(b, c->req_headers, c->n_req_headers);
+            VIEW_PUT(b, ",\"response_headers\":");
+            view_json_kv_list(b, c->resp_headers, c->n_resp_headers);
+            VIEW_PUT(b, ",\"trailers\":");
+            view_json_kv_list(b, c->trailers, c->n_trailers);
+            o = room(b, 200 + 4 * NUM_MAX);
+        }
     }
-    VIEW_PUT(b, ",\"request_headers\":");
-    view_json_kv_list(b, c->req_headers, c->n_req_headers);
-    VIEW_PUT(b, ",\"response_headers\":");
-    view_json_kv_list(b, c->resp_headers, c->n_resp_headers);
-    VIEW_PUT(b, ",\"trailers\":");
-    view_json_kv_list(b, c->trailers, c->n_trailers);
-    VIEW_PUT(b, ",\"request_count\":");
-    gw_buf_put_u64(b, c->n_req);
-    VIEW_PUT(b, ",\"response_count\":");
-    gw_buf_put_u64(b, c->n_resp);
-    VIEW_PUT(b, ",\"request_bytes\":");
-    gw_buf_put_u64(b, c->req_bytes);
-    VIEW_PUT(b, ",\"response_bytes\":");
-    gw_buf_put_u64(b, c->resp_bytes);
-    VIEW_PUT(b, ",\"requests\":");
-    messages_array(v, c, 1, jobs);
+    if (o) {
+        LIT(o, ",\"request_count\":");
+        o = put_u64(o, c->n_req);
+        LIT(o, ",\"response_count\":");
+        o = put_u64(o, c->n_resp);
+        LIT(o, ",\"request_bytes\":");
+        o = put_u64(o, c->req_bytes);
+        LIT(o, ",\"response_bytes\":");
+        o = put_u64(o, c->resp_bytes);
+        LIT(o, ",\"requests\":");
+        done(b, o);
+    }
+    /* The method's definition, found once for both directions' messages. */
+    const pb_methoddef *md = c->n_msgs ? pb_schemas_find_method(v->o.schemas, c->method) : NULL;
+    messages_array(v, c, 1, jobs, md);
     VIEW_PUT(b, ",\"responses\":");
-    messages_array(v, c, 0, jobs);
-    VIEW_PUT(b, ",\"messages_omitted\":");
-    json_bool(b, c->msgs_dropped);
-    VIEW_PUT(b, ",\"first_packet\":");
-    gw_buf_put_u64(b, c->first_pkt);
-    VIEW_PUT(b, ",\"last_packet\":");
-    gw_buf_put_u64(b, c->last_pkt);
-    VIEW_PUT(b, ",\"complete\":");
-    json_bool(b, c->complete);
-    VIEW_PUT(b, ",\"anomalies\":[");
+    messages_array(v, c, 0, jobs, md);
+
+    size_t an = 0;
+    for (size_t i = 0; i < c->n_anomalies; i++)
+        an += 1 + STR_MAX(slen(c->anomalies[i]));
+    o = room(b, 120 + 2 * NUM_MAX + an);
+    if (!o)
+        return;
+    LIT(o, ",\"messages_omitted\":");
+    o = put_bool(o, c->msgs_dropped);
+    LIT(o, ",\"first_packet\":");
+    o = put_u64(o, c->first_pkt);
+    LIT(o, ",\"last_packet\":");
+    o = put_u64(o, c->last_pkt);
+    LIT(o, ",\"complete\":");
+    o = put_bool(o, c->complete);
+    LIT(o, ",\"anomalies\":[");
     for (size_t i = 0; i < c->n_anomalies; i++) {
         if (i)
-            gw_buf_putc(b, ',');
-        view_json_cstr(b, c->anomalies[i]);
+            *o++ = ',';
+        o = put_str(o, c->anomalies[i], slen(c->anomalies[i]));
     }
-    VIEW_PUT(b, "]}\n");
+    LIT(o, "]}\n");
+    done(b, o);
 }

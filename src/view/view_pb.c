@@ -123,11 +123,73 @@ static const char hex_digits[] = "0123456789abcdef";
 /* The escaped string with its quotes into d, which has room for 6n+2 bytes (every byte may
  * become \u00XX); returns the bytes written. Valid UTF-8 passes through, other bytes >= 0x80
  * are written as \u00XX. */
-static size_t json_string_into(uint8_t *d, const uint8_t *p, size_t n, int level)
+#if GW_SIMD_X86
+/* Short strings (header names and values, most of what JSON records hold) in one pass: each
+ * 16-byte block is screened and stored as it is, the tail by a block that ends at n, strings
+ * under 16 bytes by two overlapping 8- or 4-byte words; nothing read outside p[0..n). Returns
+ * how many leading bytes are plain (all n, or the first one the JSON screen flags): those are
+ * in o[0..k). Bytes past k may be written too, within o[0..n): the caller writes over them. */
+static inline __attribute__((always_inline)) size_t plain_into_sse2(uint8_t *o, const uint8_t *p,
+                                                                     size_t n)
 {
-    uint8_t *o = d;
-    *o++ = '"';
+    if (n >= 16) {
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(p + i));
+            _mm_storeu_si128((__m128i *)(o + i), x);
+            unsigned m = (unsigned)_mm_movemask_epi8(gw_screen_v128(GW_SCREEN_JSON, x));
+            if (m)
+                return i + (size_t)__builtin_ctz(m);
+        }
+        if (i == n)
+            return n;
+        size_t j = n - 16;
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + j));
+        _mm_storeu_si128((__m128i *)(o + j), x);
+        unsigned m = (unsigned)_mm_movemask_epi8(gw_screen_v128(GW_SCREEN_JSON, x));
+        m &= ~0u << (i - j);
+        return m ? j + (size_t)__builtin_ctz(m) : n;
+    }
+    if (n >= 4) {
+        size_t w;
+        uint64_t lo, hi;
+        if (n >= 8) {
+            w = 8;
+            memcpy(&lo, p, 8);
+            memcpy(&hi, p + n - 8, 8);
+            memcpy(o, &lo, 8);
+            memcpy(o + n - 8, &hi, 8);
+        } else {
+            uint32_t a, b;
+            w = 4;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            memcpy(o, &a, 4);
+            memcpy(o + n - 4, &b, 4);
+            lo = a;
+            hi = b;
+        }
+        __m128i x = _mm_set_epi64x((long long)hi, (long long)lo);
+        unsigned m = (unsigned)_mm_movemask_epi8(gw_screen_v128(GW_SCREEN_JSON, x));
+        unsigned mlo = m & ((1u << w) - 1), mhi = (m >> 8) & ((1u << w) - 1);
+        if (mlo)
+            return (size_t)__builtin_ctz(mlo);
+        return mhi ? n - w + (size_t)__builtin_ctz(mhi) : n;
+    }
     size_t i = 0;
+    while (i < n && !gw_screen_byte(GW_SCREEN_JSON, p[i])) {
+        o[i] = p[i];
+        i++;
+    }
+    return i;
+}
+#endif
+
+/* json_string_into from p[i] on (o: where p[i] goes), i < n: the escaping loop, out of line so
+ * that the plain short strings of the inline part save no registers. */
+static __attribute__((noinline)) size_t json_string_rest(uint8_t *d, uint8_t *o, const uint8_t *p,
+                                                         size_t n, size_t i, int level)
+{
     for (;;) {
         /* Long text goes by 8, 16 or 32 bytes per step while nothing needs escaping; the
          * screen stops exactly at the first byte that might. */
@@ -176,9 +238,42 @@ static size_t json_string_into(uint8_t *d, const uint8_t *p, size_t n, int level
     return (size_t)(o - d);
 }
 
+static inline __attribute__((always_inline)) size_t json_string_into(uint8_t *d, const uint8_t *p,
+                                                                     size_t n, int level)
+{
+    d[0] = '"';
+    size_t i = 0;
+#if GW_SIMD_X86
+    if (n < 64 && level >= GW_SIMD_SSE2) {
+        i = plain_into_sse2(d + 1, p, n);
+        if (i == n) {
+            d[n + 1] = '"';
+            return n + 2;
+        }
+    }
+#endif
+    if (i == n) { /* n == 0 */
+        d[1] = '"';
+        return 2;
+    }
+    return json_string_rest(d, d + 1 + i, p, n, i, level);
+}
+
 size_t view_json_string_into(uint8_t *d, const char *s, size_t n)
 {
     return json_string_into(d, (const uint8_t *)s, n, simd_level());
+}
+
+size_t view_json_pair_into(uint8_t *d, const char *a, size_t an, const char *b, size_t bn)
+{
+    int level = simd_level();
+    uint8_t *o = d;
+    *o++ = '[';
+    o += json_string_into(o, (const uint8_t *)a, an, level);
+    *o++ = ',';
+    o += json_string_into(o, (const uint8_t *)b, bn, level);
+    *o++ = ']';
+    return (size_t)(o - d);
 }
 
 /* Strings up to this long are escaped straight into one reservation of the worst case. */
@@ -189,7 +284,7 @@ int view_json_string(gw_buf *out, const char *s, size_t n)
     const uint8_t *p = (const uint8_t *)s;
     int level = simd_level();
     if (n <= JSON_DIRECT_MAX) {
-        int rc = gw_buf_reserve(out, 6 * n + 2);
+        int rc = gw_buf_room(out, 6 * n + 2);
         if (rc == 0) {
             out->len += json_string_into(out->data + out->len, p, n, level);
             return 0;
@@ -289,7 +384,7 @@ int view_base64(gw_buf *out, const uint8_t *p, size_t n)
 {
     const char *tab = b64_tab;
     size_t need = (n + 2) / 3 * 4;
-    int rc = gw_buf_reserve(out, need);
+    int rc = gw_buf_room(out, need);
     if (rc)
         return rc;
     char *o = (char *)out->data + out->len;
@@ -703,10 +798,14 @@ static size_t dec_digits(char tmp[20], uint64_t u)
 /* Integers past 2^53 are strings: JSON readers would round them (proto3 JSON mapping). */
 static int json_uint(gw_buf *o, uint64_t u)
 {
-    if (u <= JSON_SAFE_INT) {
-        char tmp[20];
-        size_t i = dec_digits(tmp, u);
-        return gw_buf_append(o, tmp + i, 20 - i);
+    if (u <= JSON_SAFE_INT) { /* digits counted first: room for exactly what is written */
+        unsigned k = gw_u64_digits(u);
+        int rc = gw_buf_room(o, k);
+        if (rc)
+            return rc;
+        gw_u64_digits_back(o->data + o->len + k, u);
+        o->len += k;
+        return 0;
     }
     int rc = gw_buf_putc(o, '"');
     if (!rc)
@@ -717,6 +816,17 @@ static int json_uint(gw_buf *o, uint64_t u)
 /* ,"N": (without the comma for the first key) in one append. */
 static int json_key(gw_buf *o, uint32_t number, int first)
 {
+    if (gw_buf_room(o, 16) == 0) { /* in place: at most 1 + 1 + 10 + 2 bytes */
+        uint8_t *d = o->data + o->len, *e = d;
+        if (!first)
+            *e++ = ',';
+        *e++ = '"';
+        e += gw_u64_into(e, number);
+        e[0] = '"';
+        e[1] = ':';
+        o->len += (size_t)(e + 2 - d);
+        return 0;
+    }
     char tmp[24];
     tmp[22] = '"';
     tmp[23] = ':';
@@ -739,7 +849,22 @@ static int json_len(json_ctx *j, const pb_field *f, int depth)
     int rc;
     /* Printable ASCII with nothing to escape (most strings, and the empty field) is a string
      * written as it is: one screen instead of the printable check and the escaper's. */
-    size_t plain = gw_screen_at(GW_SCREEN_JSON, b, n, simd_level());
+    int level = simd_level();
+    size_t plain;
+#if GW_SIMD_X86
+    if (n < 64 && level >= GW_SIMD_SSE2 && gw_buf_room(o, n + 2) == 0) {
+        /* Screened as copied; the bytes past a flagged one are left beyond len. */
+        uint8_t *d = o->data + o->len;
+        plain = plain_into_sse2(d + 1, b, n);
+        if (plain == n) {
+            d[0] = '"';
+            d[n + 1] = '"';
+            o->len += n + 2;
+            return 0;
+        }
+    } else
+#endif
+        plain = gw_screen_at(GW_SCREEN_JSON, b, n, level);
     if (plain == n) {
         rc = gw_buf_putc(o, '"');
         if (!rc)
@@ -881,6 +1006,31 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int 
         qsort(refs, count, sizeof *refs, cmp_ref);
     }
 
+    if (count <= JSON_INLINE) {
+        /* All fields are in inl, in print order: runs of equal numbers are the arrays. */
+        rc = gw_buf_putc(o, '{');
+        for (size_t i = 0; i < count && !rc;) {
+            size_t k = i + 1;
+            while (k < count && inl[k].number == inl[i].number)
+                k++;
+            rc = json_key(o, inl[i].number, i == 0);
+            if (!rc && k - i == 1) {
+                rc = json_field(j, &inl[i], depth);
+            } else if (!rc) {
+                rc = gw_buf_putc(o, '[');
+                for (size_t x = i; x < k && !rc; x++) {
+                    if (x > i)
+                        rc = gw_buf_putc(o, ',');
+                    if (!rc)
+                        rc = json_field(j, &inl[x], depth);
+                }
+                if (!rc)
+                    rc = gw_buf_putc(o, ']');
+            }
+            i = k;
+        }
+        goto tail;
+    }
     field_iter it = {p, good, count, kept, 0, 0, budget, inl, refs};
     if (kept)
         it.off = inl[kept - 1].offset + inl[kept - 1].size; /* sorted: where parsing resumes */
@@ -912,9 +1062,10 @@ static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int 
             cur = nxt;
         have = more;
     }
+tail:
     if (!rc && good < n) {
         rc = gw_buf_printf(o, "%s\"_error\":\"not a protobuf message from offset %zu\",\"_rest\":\"",
-                           first_key ? "" : ",", good);
+                           count ? "," : "", good);
         if (!rc)
             rc = view_base64(o, p + good, n - good);
         if (!rc)

@@ -74,6 +74,11 @@ int view_json_string(gw_buf *out, const char *s, size_t n);
 /* The same into d, which has room for the worst case, 6n+2 bytes; returns the bytes written. */
 size_t view_json_string_into(uint8_t *d, const char *s, size_t n);
 
+/* ["a","b"]: a name and a value as a JSON array of two strings, escaped as view_json_string
+ * does, into d, which has room for the worst case, 6(an+bn)+7 bytes; returns the bytes written.
+ * For header lists. */
+size_t view_json_pair_into(uint8_t *d, const char *a, size_t an, const char *b, size_t bn);
+
 /* For tests: which code the byte loops of view_base64 and view_json_string use. 0: the best this
  * CPU runs (the default), 1: the portable scalar code, 2: SSE2 at most (no AVX2). The output is
  * the same whatever the setting. */

@@ -7,7 +7,9 @@
 #include "common/gw_simd.h"
 #include "common/gw_utf8.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void test_err(void)
 {
@@ -66,6 +68,91 @@ static void test_buf(void)
     gw_mem_fail_after(-1);
     GW_CHECK_INT(gw_buf_append(&b, "x", 1), 0);
     gw_buf_free(&b);
+}
+
+/* The decimal writers against printf at every digit-count boundary (10^k - 1, 10^k, 10^k + 1),
+ * 0, UINT64_MAX, INT64_MIN, and random values of every width; a capped buffer refuses a number
+ * that does not fit and stays as it was. */
+static int put_u64_ok(uint64_t v)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+    size_t wl = strlen(want);
+    uint8_t d[24];
+    memset(d, 'x', sizeof d);
+    size_t k = gw_u64_into(d, v);
+    int ok = k == wl && memcmp(d, want, wl) == 0 && d[wl] == 'x' && gw_u64_digits(v) == wl;
+    gw_buf b;
+    gw_buf_init(&b, 0);
+    gw_buf_putc(&b, '<');
+    ok &= gw_buf_put_u64(&b, v) == 0 && b.len == wl + 1 && memcmp(b.data + 1, want, wl) == 0;
+    gw_buf_free(&b);
+    if (!ok)
+        fprintf(stderr, "u64 %s: %.*s\n", want, (int)k, (const char *)d);
+    return ok;
+}
+
+static int put_i64_ok(int64_t v)
+{
+    char want[32];
+    snprintf(want, sizeof want, "%lld", (long long)v);
+    gw_buf b;
+    gw_buf_init(&b, 0);
+    int ok = gw_buf_put_i64(&b, v) == 0 && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
+    gw_buf_free(&b);
+    return ok;
+}
+
+static void test_decimal(void)
+{
+    int bad = 0;
+    uint64_t p = 1;
+    for (int k = 0; k <= 19; k++, p *= 10) {
+        bad += !put_u64_ok(p) + !put_u64_ok(p - 1) + !put_u64_ok(p + 1);
+        bad += !put_i64_ok((int64_t)p) + !put_i64_ok(-(int64_t)p) + !put_i64_ok(1 - (int64_t)p);
+    }
+    bad += !put_u64_ok(0) + !put_u64_ok(UINT64_MAX) + !put_u64_ok(UINT64_MAX - 1);
+    bad += !put_u64_ok((uint64_t)1 << 63) + !put_u64_ok(((uint64_t)1 << 32) - 1);
+    bad += !put_i64_ok(INT64_MIN) + !put_i64_ok(INT64_MAX) + !put_i64_ok(0) + !put_i64_ok(-1);
+    for (int b = 0; b < 64; b++) /* every bit length, both ends */
+        bad += !put_u64_ok((uint64_t)1 << b) + !put_u64_ok(((uint64_t)1 << b) - 1);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        bad += !put_u64_ok(x >> (x & 63)) + !put_i64_ok((int64_t)(x >> (x % 61)) * (i & 1 ? -1 : 1));
+    }
+    GW_CHECK_INT(bad, 0);
+
+    gw_buf c;
+    gw_buf_init(&c, 8);
+    GW_CHECK_INT(gw_buf_append(&c, "abc", 3), 0);
+    GW_CHECK_INT(gw_buf_put_u64(&c, 123456), GW_ECAP); /* 3 + 6 > 8: nothing written */
+    GW_CHECK_MEM(c.data, c.len, "abc", 3);
+    GW_CHECK_INT(gw_buf_put_u64(&c, 12345), 0); /* exactly to the cap */
+    GW_CHECK_MEM(c.data, c.len, "abc12345", 8);
+    GW_CHECK_INT(gw_buf_put_u64(&c, 0), GW_ECAP);
+    GW_CHECK_INT(gw_buf_put_i64(&c, -1), GW_ECAP);
+    GW_CHECK_INT(c.len, 8);
+    gw_buf_free(&c);
+
+    /* gw_buf_room: room when it says 0, the cap's error otherwise, len unchanged */
+    gw_buf_init(&c, 16);
+    GW_CHECK_INT(gw_buf_room(&c, 16), 0);
+    GW_CHECK(c.cap >= 16 && c.len == 0);
+    GW_CHECK_INT(gw_buf_room(&c, 17), GW_ECAP);
+    GW_CHECK_INT(gw_buf_append(&c, "0123456789", 10), 0);
+    GW_CHECK_INT(gw_buf_room(&c, 6), 0);
+    GW_CHECK_INT(gw_buf_room(&c, 7), GW_ECAP);
+    GW_CHECK_INT(c.len, 10);
+    gw_buf_free(&c);
+    gw_mem_fail_after(0);
+    gw_buf_init(&c, 0);
+    GW_CHECK_INT(gw_buf_room(&c, 1), GW_ENOMEM);
+    GW_CHECK_INT(gw_buf_put_u64(&c, 7), GW_ENOMEM);
+    gw_mem_fail_after(-1);
+    GW_CHECK_INT(gw_buf_put_u64(&c, 7), 0);
+    GW_CHECK_MEM(c.data, c.len, "7", 1);
+    gw_buf_free(&c);
 }
 
 /* Every byte value at every position of a word of clean text: the screens flag exactly it. */
@@ -236,5 +323,6 @@ int main(void)
     test_err();
     test_cur();
     test_buf();
+    test_decimal();
     GW_TEST_END();
 }

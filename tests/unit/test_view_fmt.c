@@ -73,6 +73,23 @@ static void test_rfc3339(void)
         for (int64_t i = 0; i < 5000; i++)
             bad |= !same_rfc3339(starts[k] + i * 1234567);
     GW_CHECK(!bad);
+    /* The remembered second written in place needs a little more room than the 27 bytes: a
+     * buffer capped at exactly 27 takes them by the exact append; at 26 nothing is written. */
+    for (int i = 0; i < 2000 && !bad; i++) {
+        int64_t ts = 1700000000009228000 + (int64_t)i * 999 * (i % 3 ? 1 : 1000000);
+        char want[64];
+        libc_rfc3339(want, sizeof want, ts);
+        gw_buf c;
+        gw_buf_init(&c, 27);
+        view_fmt_rfc3339(&c, ts);
+        bad |= c.len != 27 || memcmp(c.data, want, 27) != 0;
+        gw_buf_free(&c);
+        gw_buf_init(&c, 26);
+        view_fmt_rfc3339(&c, ts);
+        bad |= c.len != 0;
+        gw_buf_free(&c);
+    }
+    GW_CHECK(!bad);
 }
 
 static void test_integers(void)
@@ -403,6 +420,36 @@ static void test_endpoint(void)
     }
     GW_CHECK(!bad);
     gw_buf_free(&b);
+
+    /* The memo is a table of 64 slots: 300 endpoints that share addresses or ports (so slots
+     * collide and are replaced), written in rounds, each one right every time; and into buffers
+     * capped at exactly the string's length (the whole-slot copy needs more room: it falls back
+     * to the exact append) and one byte less (nothing written). */
+    static tcp_endpoint many[300];
+    char want[80];
+    for (int i = 0; i < 300; i++) {
+        memset(&many[i], 0, sizeof many[i]);
+        many[i].ipver = i % 3 ? 4 : 6;
+        many[i].port = (uint16_t)(i % 2 ? 50051 : 40000 + i);
+        many[i].addr[0] = 10;
+        many[i].addr[3] = (uint8_t)(i % 7);
+        many[i].addr[15] = (uint8_t)(i / 7);
+    }
+    for (int round = 0; round < 4 && !bad; round++)
+        for (int i = 0; i < 300 && !bad; i++) {
+            int k = round % 2 ? 299 - i : (i * 37) % 300;
+            old_endpoint_str(&many[k], want, sizeof want);
+            gw_buf capped;
+            gw_buf_init(&capped, strlen(want));
+            view_fmt_endpoint(&capped, &many[k]);
+            bad |= !same_buf(&capped, want, "endpoint (capped)", many[k].port);
+            gw_buf_free(&capped);
+            gw_buf_init(&capped, strlen(want) - 1);
+            view_fmt_endpoint(&capped, &many[k]);
+            bad |= capped.len != 0;
+            gw_buf_free(&capped);
+        }
+    GW_CHECK(!bad);
 }
 
 int main(void)
