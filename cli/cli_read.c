@@ -61,10 +61,10 @@ static const char read_help[] =
     "Output:\n"
     "  --color=WHEN          auto (default: on a terminal, unless NO_COLOR is set), always, never\n"
     "  -q, --quiet           no progress or summary on standard error\n"
-    "  --threads N           1 or 2 (default 2 on two or more CPUs): files are dissected\n"
-    "                        by two threads for the call log, --json and --stats\n"
-    "                        (connections dealt between them), other --json message\n"
-    "                        bodies render on the second; the output is the same\n"
+    "  --threads N           1 or 2 (default 2 on two or more CPUs): files of many small\n"
+    "                        calls are dissected by two threads for the call log, --json\n"
+    "                        and --stats (connections dealt between them); otherwise\n"
+    "                        --json message bodies render on the second. Same output.\n"
     "  -h, --help            this help\n"
     "\n"
     "Exit status: 0 when the input was read to its end, 1 when it could not be read or was\n"
@@ -231,6 +231,41 @@ out:
     dissect_del(d);
     cap_source_del(src);
     return rc;
+}
+
+/* Does a second dissecting thread pay on this file? It does when the work is per call (many
+ * small calls: the layers above tcp dominate, and they split by connection); on large messages
+ * the work is per byte, and handing the bytes to the other thread costs what it saves. The first
+ * SAMPLE_BYTES of packets are dissected to count calls: SPLIT_CALLS_PER_MB or more splits. */
+#define SAMPLE_BYTES (4u << 20)
+#define SPLIT_CALLS_PER_MB 500
+static int split_pays(const char *file, const char *filter, const dissect_opts *dopts)
+{
+    char msg[512];
+    cap_source *src = NULL;
+    dissect *d = NULL;
+    cap_packet pkt;
+    int pays = 0;
+    if (cap_source_open_file(&src, file, msg, sizeof msg))
+        return 0;
+    if (filter[0] && cap_source_set_filter(src, filter, msg, sizeof msg))
+        goto out;
+    dissect_opts o = *dopts;
+    o.grpc.keep = GRPC_KEEP_NONE;
+    if (dissect_new(&d, &o, NULL))
+        goto out;
+    uint64_t bytes = 0;
+    while (bytes < SAMPLE_BYTES && cap_source_next(src, &pkt, msg, sizeof msg) > 0) {
+        bytes += pkt.caplen;
+        if (dissect_packet(d, &pkt) == GW_ENOMEM)
+            goto out;
+    }
+    dissect_stats st = dissect_get_stats(d);
+    pays = bytes && st.calls * (1u << 20) >= (uint64_t)SPLIT_CALLS_PER_MB * bytes;
+out:
+    dissect_del(d);
+    cap_source_del(src);
+    return pays;
 }
 
 static double now_s(void)
@@ -447,12 +482,13 @@ int cli_read_main(int argc, char **argv, int live)
     if (!no_learn && !live && strcmp(file, "-") != 0 && !dopts.no_grpc &&
         (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && (refl = mentions_reflection(file)))
         (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
-    /* The second core dissects half of the connections when the records can be merged back
-     * into one thread's order: files, the call log or --stats, no -c, and no schemas learned
-     * during the pass (--stats shows none; a file that never mentions reflection teaches none). */
+    /* The second core dissects half of the connections when that pays (split_pays) and the
+     * records can be merged back into one thread's order: files, the call log or --stats, no -c,
+     * and no schemas learned during the pass (--stats shows none; a file that never mentions
+     * reflection teaches none). */
     int split = !live && vo.threads >= 2 && strcmp(file, "-") != 0 &&
                 (kind == VIEW_CALLS || kind == VIEW_STATS) && !vo.max_count && !vo.line_flush &&
-                (kind == VIEW_STATS || no_learn || !refl);
+                (kind == VIEW_STATS || no_learn || !refl) && split_pays(file, filter, &dopts);
     if (split) {
         dissect_sink sinks[2];
         if (view_new_pair(&v, kind, &vo, sinks) == 0 &&

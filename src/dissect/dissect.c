@@ -1,6 +1,7 @@
 #include "dissect/dissect.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,10 +72,12 @@ typedef struct split {
     pthread_cond_t cv;
     slot slots[DISSECT_EPOCHS];
     uint64_t epoch;      /* the reader's current epoch (filled in slots[epoch % N]) */
-    uint64_t done_epoch; /* epochs fully processed and merged by upper 1's thread */
-    uint64_t posted;     /* epochs handed over */
-    int quit;            /* no more epochs after `posted` */
-    int discard;         /* dissect_del before finish: process, do not merge */
+    /* Written under mu (publish), read with or without it. */
+    _Atomic uint64_t done_epoch; /* epochs fully processed and merged by upper 1's thread */
+    _Atomic uint64_t posted;     /* epochs handed over */
+    atomic_int quit;     /* no more epochs after `posted` */
+    atomic_int discard;  /* dissect_del before finish: process, do not merge */
+    int sleepers;        /* threads in pthread_cond_wait (under mu) */
     uint64_t epoch_pkts;
     uint64_t epoch_bytes; /* stream bytes delivered to either upper in this epoch */
     void (*merge)(void *mu, uint64_t epoch);
@@ -449,24 +452,71 @@ static void run_event(dissect *d, const ev *e, const uint8_t *p)
     }
 }
 
+/* Waiting for the other thread: spin a little before sleeping. Waking a sleeping thread on a
+ * virtual machine costs tens of microseconds (the other CPU was halted), several times the
+ * usual wait at an epoch's end; the sleeper count spares the waker the wake-up call when no
+ * one sleeps. */
+#define SPIN_NS 50000
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+static int worker_may_go(split *sp, uint64_t e)
+{
+    return atomic_load(&sp->posted) > e || atomic_load(&sp->quit);
+}
+static int reader_may_go(split *sp, uint64_t e)
+{
+    return atomic_load(&sp->done_epoch) + DISSECT_EPOCHS > e;
+}
+
+/* Wait until ready(sp, arg); the time goes to idle_ns[who]. */
+static void wait_for(split *sp, int (*ready)(split *, uint64_t), uint64_t arg, int who)
+{
+    if (ready(sp, arg))
+        return;
+    int64_t t0 = now_ns();
+    for (unsigned i = 1; !ready(sp, arg); i++) {
+        CPU_RELAX();
+        if ((i & 63) == 0 && now_ns() - t0 > SPIN_NS) {
+            pthread_mutex_lock(&sp->mu);
+            sp->sleepers++;
+            while (!ready(sp, arg))
+                pthread_cond_wait(&sp->cv, &sp->mu);
+            sp->sleepers--;
+            pthread_mutex_unlock(&sp->mu);
+            break;
+        }
+    }
+    int64_t t = now_ns() - t0;
+    pthread_mutex_lock(&sp->mu);
+    sp->idle_ns[who] += t;
+    pthread_mutex_unlock(&sp->mu);
+}
+
+/* Publish a new value of one of the counters the other thread waits on. */
+static void publish(split *sp, _Atomic uint64_t *what, uint64_t v)
+{
+    pthread_mutex_lock(&sp->mu);
+    atomic_store(what, v);
+    if (sp->sleepers)
+        pthread_cond_broadcast(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+}
+
 static void *split_main(void *arg)
 {
     dissect *d = arg;
     split *sp = d->sp;
     for (uint64_t e = 0;; e++) {
         slot *s = &sp->slots[e % DISSECT_EPOCHS];
-        pthread_mutex_lock(&sp->mu);
-        if (sp->posted <= e && !sp->quit) {
-            int64_t t0 = now_ns();
-            while (sp->posted <= e && !sp->quit)
-                pthread_cond_wait(&sp->cv, &sp->mu);
-            sp->idle_ns[1] += now_ns() - t0;
-        }
-        int have = sp->posted > e;
-        int discard = sp->discard;
-        pthread_mutex_unlock(&sp->mu);
-        if (!have)
-            break;
+        wait_for(sp, worker_may_go, e, 1);
+        if (atomic_load(&sp->posted) <= e)
+            break; /* quit, and nothing more was posted */
         for (size_t o = 0; o < s->evs.len;) {
             const ev *x = (const ev *)(const void *)(s->evs.data + o);
             const uint8_t *p = s->evs.data + o + sizeof *x;
@@ -475,13 +525,10 @@ static void *split_main(void *arg)
         }
         if (d->up[1].s.on_epoch)
             d->up[1].s.on_epoch(d->up[1].s.u, e);
-        if (!discard && sp->merge)
+        if (!atomic_load(&sp->discard) && sp->merge)
             sp->merge(sp->merge_u, e);
         gw_buf_reset(&s->evs);
-        pthread_mutex_lock(&sp->mu);
-        sp->done_epoch = e + 1;
-        pthread_cond_broadcast(&sp->cv);
-        pthread_mutex_unlock(&sp->mu);
+        publish(sp, &sp->done_epoch, e + 1);
     }
     return NULL;
 }
@@ -492,18 +539,12 @@ static void end_epoch(dissect *d)
     split *sp = d->sp;
     if (d->up[0].s.on_epoch)
         d->up[0].s.on_epoch(d->up[0].s.u, sp->epoch);
-    pthread_mutex_lock(&sp->mu);
-    sp->posted = sp->epoch + 1;
     sp->epoch++;
-    pthread_cond_broadcast(&sp->cv);
-    if (sp->done_epoch + DISSECT_EPOCHS <= sp->epoch) {
-        int64_t t0 = now_ns();
-        while (sp->done_epoch + DISSECT_EPOCHS <= sp->epoch)
-            pthread_cond_wait(&sp->cv, &sp->mu);
-        sp->idle_ns[0] += now_ns() - t0;
-    }
+    publish(sp, &sp->posted, sp->epoch);
+    wait_for(sp, reader_may_go, sp->epoch, 0);
     /* Who has been waiting lately leans the deal of the next connections (1 ms of difference
      * in the decayed sums). */
+    pthread_mutex_lock(&sp->mu);
     int64_t diff = sp->idle_ns[1] - sp->idle_ns[0];
     sp->lean = diff > 1000000 ? 1 : diff < -1000000 ? -1 : 0;
     sp->idle_ns[0] -= sp->idle_ns[0] >> 3;
@@ -521,7 +562,7 @@ static void split_stop(dissect *d)
         return;
     end_epoch(d);
     pthread_mutex_lock(&sp->mu);
-    sp->quit = 1;
+    atomic_store(&sp->quit, 1);
     pthread_cond_broadcast(&sp->cv);
     pthread_mutex_unlock(&sp->mu);
     pthread_join(sp->th, NULL);
@@ -648,9 +689,7 @@ void dissect_del(dissect *d)
         return;
     if (d->sp && d->sp->started && !d->finished) {
         /* Dropped without finishing: upper 1 still frees its connections, merges nothing. */
-        pthread_mutex_lock(&d->sp->mu);
-        d->sp->discard = 1;
-        pthread_mutex_unlock(&d->sp->mu);
+        atomic_store(&d->sp->discard, 1);
         dissect_finish(d);
     }
     tcp_table_del(d->tcp);
