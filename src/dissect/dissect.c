@@ -56,7 +56,7 @@ typedef struct ev {
 /* An epoch ends after this many packets or bytes of TCP stream (both threads' together),
  * whichever comes first: large enough that the hand-over costs nothing, small enough that the
  * text held per epoch (JSON of large messages is a few times their size) stays small. */
-#define EPOCH_PACKETS 2048
+#define EPOCH_PACKETS 512
 #define EPOCH_BYTES (256u << 10)
 
 /* The ring of epochs between the reading thread and upper 1's: at most DISSECT_EPOCHS in

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Peak memory is flat: every view's peak RSS on a 160 MiB capture stays within 8 MiB of its peak
-# on a 16 MiB capture from the same generator, and under 64 MiB. The JSON views are checked on one
+# on a 16 MiB capture from the same generator, and under 64 MiB; also on small calls (gencap -p
+# small), which are read by two dissecting threads. The JSON views are checked on one
 # thread for flatness (what the dissection holds), and with the writer thread for the 64 MiB bound:
 # its queue fills only when the writer falls behind (a loaded machine), by timing, not by size.
 # Captures come from bench/gencap (deterministic), so the check is exact to repeat. Memory is
@@ -27,6 +28,20 @@ for view in "" "--json --threads 1" "--json=messages --threads 1" --frames --sta
   fi
   echo "read ${view:-(call log)}: peak RSS ${small} KiB on 16 MiB, ${big} KiB on 160 MiB"
 done
+# Many small calls: read by two dissecting threads (split reading), every view flat too.
+"$GW_BUILD/gw-gencap" -p small -s 7 -n $((16 << 20)) -o "$tmp/s16.pcap" || exit 1
+"$GW_BUILD/gw-gencap" -p small -s 7 -n $((160 << 20)) -o "$tmp/s160.pcap" || exit 1
+for view in "" "--json" "--json=messages" --stats; do
+  # shellcheck disable=SC2086
+  small=$(rss $view --threads 2 "$tmp/s16.pcap"); big=$(rss $view --threads 2 "$tmp/s160.pcap")
+  if [ "$big" -le $((small + 8192)) ] && [ "$big" -le 65536 ]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+  fi
+  echo "read ${view:-(call log)} --threads 2, small calls: peak RSS ${small} KiB on 16 MiB, ${big} KiB on 160 MiB"
+done
+rm -f "$tmp/s16.pcap" "$tmp/s160.pcap"
 for view in "--json --threads 2" "--json=messages --threads 2"; do
   # shellcheck disable=SC2086
   big=$(rss $view "$tmp/big.pcap")
