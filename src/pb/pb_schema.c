@@ -3,6 +3,8 @@
  * lookups and the canonical dump the tests compare. */
 #include "pb/pb_schema.h"
 
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,7 +40,16 @@ struct pb_schemas {
     int *pending_tag;
     size_t n_pending, cap_pending;
     int guess;
+    uint64_t gen;             /* pb_schemas_generation: unique across every pb_schemas */
 };
+
+/* Generations come from one counter, so (schemas, generation) never repeats even when a freed
+ * pb_schemas' address is reused: a cache keyed by it cannot see a stale entry. */
+static _Atomic uint64_t gen_counter;
+
+static void bump(pb_schemas *s) { s->gen = atomic_fetch_add(&gen_counter, 1) + 1; }
+
+uint64_t pb_schemas_generation(const pb_schemas *s) { return s ? s->gen : 0; }
 
 void pb_schema_limits_default(pb_schema_limits *l)
 {
@@ -60,6 +71,7 @@ int pb_schemas_new(pb_schemas **out, const pb_schema_limits *lim)
         s->lim = *lim;
     else
         pb_schema_limits_default(&s->lim);
+    bump(s);
     return 0;
 }
 
@@ -80,7 +92,11 @@ void pb_schemas_del(pb_schemas *s)
 }
 
 const pb_schema_limits *pb_schemas_limits(const pb_schemas *s) { return &s->lim; }
-void pb_schemas_set_guess(pb_schemas *s, int on) { s->guess = on; }
+void pb_schemas_set_guess(pb_schemas *s, int on)
+{
+    s->guess = on;
+    bump(s);
+}
 int pb_schemas_guess(const pb_schemas *s) { return s && s->guess; }
 
 void *pb_arena_alloc(pb_schemas *s, size_t n)
@@ -291,6 +307,71 @@ const pb_methoddef *pb_schemas_find_method(const pb_schemas *s, const char *path
     return NULL;
 }
 
+/* The per-thread method cache: direct mapped, keyed by the path's length and its first and
+ * last bytes. Each rendering thread has its own (no locks); an entry is valid only for the
+ * (schemas, generation) the table was filled for, so a schema learned from reflection mid-run is
+ * seen at the next lookup. Unknown methods are cached too (NULL): they are the common miss. */
+#define MCACHE_SLOTS 64
+#define MCACHE_PATH 96 /* longer paths are looked up directly */
+
+typedef struct mcache_entry {
+    size_t len;               /* 0: empty */
+    const pb_methoddef *md;
+    char path[MCACHE_PATH];
+} mcache_entry;
+
+typedef struct mcache {
+    const pb_schemas *s;
+    uint64_t gen;
+    mcache_entry e[MCACHE_SLOTS];
+} mcache;
+
+static _Thread_local mcache tcache;
+
+static size_t mcache_slot(const char *path, size_t len)
+{
+    uint64_t a = 0, z = 0;
+    if (len >= 8) {
+        memcpy(&a, path + 1, 7);
+        memcpy(&z, path + len - 8, 8);
+    } else {
+        memcpy(&a, path, len);
+    }
+    uint64_t h = (a * 0x9e3779b97f4a7c15ull) ^ (z * 0xc2b2ae3d27d4eb4full) ^ len;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return (size_t)(h >> 58) & (MCACHE_SLOTS - 1);
+}
+
+const pb_methoddef *pb_schemas_find_method_cached(const pb_schemas *s, const char *path)
+{
+    if (!s || !path || path[0] != '/')
+        return NULL;
+    size_t len = strlen(path);
+    if (len >= MCACHE_PATH)
+        return pb_schemas_find_method(s, path);
+    mcache *mc = &tcache;
+    if (mc->s != s || mc->gen != s->gen) {
+        memset(mc, 0, sizeof *mc);
+        mc->s = s;
+        mc->gen = s->gen;
+    }
+    /* Two ways: slot i and its neighbour; a new entry goes first, pushing the old one over. */
+    size_t i = mcache_slot(path, len);
+    mcache_entry *e = &mc->e[i], *f = &mc->e[i ^ 1];
+    if (e->len == len && memcmp(e->path, path, len) == 0)
+        return e->md;
+    if (f->len == len && memcmp(f->path, path, len) == 0)
+        return f->md;
+    const pb_methoddef *md = pb_schemas_find_method(s, path);
+    if (e->len)
+        memcpy(f, e, offsetof(mcache_entry, path) + e->len);
+    e->len = len;
+    memcpy(e->path, path, len);
+    e->md = md;
+    return md;
+}
+
 const pb_fdef *pb_schemas_find_extension(const pb_schemas *s, const char *extendee, uint32_t number)
 {
     for (size_t i = 0; s && i < s->n_exts; i++) {
@@ -319,8 +400,15 @@ const char *pb_enum_value_name(const pb_enumdef *e, int32_t number)
 
 int pb_is_reflection_method(const char *path)
 {
-    return path && (strcmp(path, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo") == 0 ||
-                    strcmp(path, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") == 0);
+    /* Runs for every message: most paths differ within the first bytes. */
+    static const char pre[] = "/grpc.r";
+    if (!path)
+        return 0;
+    for (size_t i = 0; i < sizeof pre - 1; i++)
+        if (path[i] != pre[i]) /* stops at the terminator of a shorter path */
+            return 0;
+    return strcmp(path, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo") == 0 ||
+           strcmp(path, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") == 0;
 }
 
 /* ---- registering and linking -------------------------------------------------------------- */
@@ -444,6 +532,8 @@ static int add_msg_exts(pb_schemas *s, pb_msgdef *m, int depth)
 
 int pb_schemas_register(pb_schemas *s, pb_filedef *f)
 {
+    /* Even a failed registration may have added symbols or linked references. */
+    bump(s);
     if (s->n_files >= s->lim.max_files)
         return GW_ECAP;
     if (s->n_files == s->cap_files) {

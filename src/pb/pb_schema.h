@@ -155,6 +155,13 @@ const pb_servicedef *pb_schemas_find_service(const pb_schemas *s, const char *fu
 const pb_filedef *pb_schemas_find_file(const pb_schemas *s, const char *name);
 /* "/pkg.Service/Method" -> its method, or NULL. */
 const pb_methoddef *pb_schemas_find_method(const pb_schemas *s, const char *path);
+/* The same through a small per-thread cache, for callers that look up every call's method: a
+ * cached answer is used only while s and its generation are unchanged. Safe from several
+ * threads reading the same s (each thread has its own cache), not while s changes. */
+const pb_methoddef *pb_schemas_find_method_cached(const pb_schemas *s, const char *path);
+/* A number that changes with every change to s (files registered, options set), unique across
+ * all pb_schemas objects of the process: caches of lookups key on (s, generation). */
+uint64_t pb_schemas_generation(const pb_schemas *s);
 /* An extension of message `extendee` (full name, no dot) with that number, or NULL. */
 const pb_fdef *pb_schemas_find_extension(const pb_schemas *s, const char *extendee, uint32_t number);
 /* A field of m by number (extensions not included), or NULL. */

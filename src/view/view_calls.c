@@ -39,7 +39,21 @@ static void put(gw_buf *b, const char *s)
 {
     if (!s)
         s = "(null)";
-    gw_buf_append(b, s, strlen(s));
+    if (*s) /* colors are "" when off: four per line */
+        gw_buf_append(b, s, strlen(s));
+}
+
+/* strcmp(kind, "grpc+json") == 0 for every message: usually "grpc", which differs at byte 4 (the
+ * comparison stops at the first difference, so never past the end of a shorter string). */
+static int is_grpc_json(const char *kind)
+{
+    static const char want[] = "grpc+json";
+    if (!kind)
+        return 0;
+    size_t i = 0;
+    while (i < sizeof want - 1 && kind[i] == want[i])
+        i++;
+    return i == sizeof want - 1 && kind[i] == '\0';
 }
 
 /* t: the message's schema type (looked up once per call by text_line), or NULL. */
@@ -58,7 +72,7 @@ static void short_msg(view *v, const grpc_call *c, const grpc_msg *m, const pb_m
         PUT_LIT(b, " ");
         gw_buf_put_u64(b, m->length);
         PUT_LIT(b, "B>");
-    } else if (c->kind && strcmp(c->kind, "grpc+json") == 0) {
+    } else if (is_grpc_json(c->kind)) {
         view_fmt_text(b, (const char *)m->data, m->data_len, SHORT_MAX);
     } else {
         if (t)
@@ -155,7 +169,7 @@ static void text_line(view *v, const grpc_call *c)
     view_fmt_bytes(b, c->resp_bytes);
     gw_buf_putc(b, ' ');
     /* One method lookup for both previews (view_schema_type would look it up twice). */
-    const pb_methoddef *md = pb_schemas_find_method(v->o.schemas, c->method);
+    const pb_methoddef *md = pb_schemas_find_method_cached(v->o.schemas, c->method);
     short_msg(v, c, first_msg(c, 1), md ? md->in : NULL);
     gw_buf_append(b, " \xe2\x86\x92 ", 5);
     short_msg(v, c, first_msg(c, 0), md ? md->out : NULL);

@@ -543,7 +543,8 @@ void view_json_call(view *v, const grpc_call *c, view_job **jobs)
         done(b, o);
     }
     /* The method's definition, found once for both directions' messages. */
-    const pb_methoddef *md = c->n_msgs ? pb_schemas_find_method(v->o.schemas, c->method) : NULL;
+    const pb_methoddef *md =
+        c->n_msgs ? pb_schemas_find_method_cached(v->o.schemas, c->method) : NULL;
     messages_array(v, c, 1, jobs, md);
     VIEW_PUT(b, ",\"responses\":");
     messages_array(v, c, 0, jobs, md);

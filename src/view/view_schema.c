@@ -240,7 +240,13 @@ static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int dep
             x->blen = (size_t)e;
             x->size = (size_t)k + (size_t)e + etag;
         }
-        x->fd = pb_msg_field(m, f->number);
+        x->fd = NULL;
+        for (size_t i = 0; i < m->n_fields; i++) { /* pb_msg_field, without the call */
+            if (m->fields[i].number == f->number) {
+                x->fd = &m->fields[i];
+                break;
+            }
+        }
         if (!x->fd)
             x->fd = pb_schemas_find_extension(c->s, m->full_name, f->number);
         if (x->fd)
@@ -341,6 +347,87 @@ static int raw_rest(const msgv *mv, const uint8_t *p, gw_buf *scratch, const uin
     *rp = scratch->data;
     *rn = scratch->len;
     return 0;
+}
+
+/* The unknown/mismatched items rendered here, byte for byte as the schemaless renderers would
+ * render their raw bytes (raw_rest), when every one is simple: a varint (or, for JSON, a fixed
+ * width number) or a length-delimited field that view_pb reads as a string (empty or printable
+ * UTF-8). That is most unknown fields, and it saves a second parse and the guessing walk. Any
+ * other item, or (JSON) numbers not strictly ascending (keys would sort and repeat as arrays):
+ * 0 and nothing written, the caller takes the general way. */
+#define SHORT_SCAN_MAX 4096 /* view_pb_short walks this prefix only: longer rests go there */
+#define JSON_SAFE_INT 9007199254740992ull
+#define REST_STRING_MAX 256
+
+static int rest_simple(const msgv *mv, int json)
+{
+    uint32_t prev = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < mv->n; i++) {
+        const item *x = &mv->it[i];
+        if (is_known(x))
+            continue;
+        total += x->size;
+        if (json && x->f.number <= prev)
+            return 0;
+        prev = x->f.number;
+        switch (x->f.wire_type) {
+        case PB_WT_VARINT: break;
+        case PB_WT_I32: case PB_WT_I64:
+            if (!json)
+                return 0; /* the short form guesses floats */
+            break;
+        case PB_WT_LEN:
+            /* Long strings go the general way: rest_put reserves their worst case (6 bytes a
+             * byte), which for a big one costs a buffer growth (a copy of all before it), and
+             * view_pb screens them faster than the UTF-8 check here. */
+            if (x->blen > REST_STRING_MAX || (x->blen && !pb_printable_utf8(x->body, x->blen)))
+                return 0;
+            break;
+        default: return 0;
+        }
+    }
+    return json || total <= SHORT_SCAN_MAX;
+}
+
+/* "N: v" (short) or "N":v (json) per item, each after ", " or "," unless *first: written through
+ * a cursor into room reserved per item (a number is at most 20 digits, a string at most 6 bytes
+ * per byte as escaped). Out of memory leaves the item out, as a failed append would. */
+static void rest_put(gw_buf *b, const msgv *mv, int json, int *first)
+{
+    for (size_t i = 0; i < mv->n; i++) {
+        const item *x = &mv->it[i];
+        if (is_known(x))
+            continue;
+        size_t need = 2 + 1 + 10 + 3 + (x->f.wire_type == PB_WT_LEN ? 6 * x->blen + 2 : 22);
+        if (gw_buf_room(b, need))
+            return;
+        uint8_t *o = b->data + b->len;
+        if (!*first) {
+            *o++ = ',';
+            if (!json)
+                *o++ = ' ';
+        }
+        *first = 0;
+        if (json)
+            *o++ = '"';
+        o += gw_u64_into(o, x->f.number);
+        if (json)
+            *o++ = '"';
+        *o++ = ':';
+        if (!json)
+            *o++ = ' ';
+        if (x->f.wire_type == PB_WT_LEN) {
+            o += view_json_string_into(o, (const char *)x->body, x->blen);
+        } else if (json && x->f.u > JSON_SAFE_INT) {
+            *o++ = '"';
+            o += gw_u64_into(o, x->f.u);
+            *o++ = '"';
+        } else {
+            o += gw_u64_into(o, x->f.u);
+        }
+        b->len = (size_t)(o - b->data);
+    }
 }
 
 /* ---- scalar values ------------------------------------------------------------------------- */
@@ -618,7 +705,7 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
 {
     gw_buf *b = c->out;
     const char *n = m->full_name;
-    if (strncmp(n, "google.protobuf.", 16) != 0 || !all_known(mv))
+    if (n[0] != 'g' || strncmp(n, "google.protobuf.", 16) != 0 || !all_known(mv))
         return 0;
     n += 16;
     if (strcmp(n, "Timestamp") == 0 || strcmp(n, "Duration") == 0) {
@@ -837,7 +924,9 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         }
         i = j;
     }
-    if (i < mv.n) {
+    if (i < mv.n && rest_simple(&mv, 1)) {
+        rest_put(b, &mv, 1, &first);
+    } else if (i < mv.n) {
         gw_buf raw;
         gw_buf_init(&raw, 0);
         const uint8_t *rp = NULL;
@@ -860,6 +949,8 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
             }
         }
         gw_buf_free(&raw);
+    }
+    if (i < mv.n) {
         int any = 0;
         for (size_t k = i; k < mv.n; k++) {
             if (!mv.it[k].why)
@@ -1135,7 +1226,9 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
         }
         i = j;
     }
-    if (i < mv.n && !s_full(c)) {
+    if (i < mv.n && !s_full(c) && rest_simple(&mv, 0)) {
+        rest_put(b, &mv, 0, &first);
+    } else if (i < mv.n && !s_full(c)) {
         gw_buf raw;
         gw_buf_init(&raw, 0);
         const uint8_t *rp = NULL;
@@ -1331,7 +1424,7 @@ int view_schema_tree(gw_buf *out, const pb_schemas *s, const pb_msgdef *m, const
 
 const pb_msgdef *view_schema_type(const pb_schemas *s, const char *method, int from_client)
 {
-    const pb_methoddef *md = pb_schemas_find_method(s, method);
+    const pb_methoddef *md = pb_schemas_find_method_cached(s, method);
     if (!md)
         return NULL;
     return from_client ? md->in : md->out;

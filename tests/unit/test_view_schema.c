@@ -9,6 +9,7 @@
 #include "common/gw_err.h"
 #include "gw_test.h"
 #include "pb/pb_schema.h"
+#include "view/view_pb.h"
 #include "view/view_schema.h"
 
 static const char *const dirs[] = {"tests/vectors/schema", "/usr/include"};
@@ -217,6 +218,175 @@ static void test_guess(pb_schemas *s)
     GW_CHECK(view_schema_guess(s, junk, sizeof junk, NULL, 0, path, sizeof path, &score) == NULL);
 }
 
+/* The cached method lookup answers as the uncached one, per schemas object, and sees a service
+ * loaded after its first (negative) answer. */
+static void test_method_cache(pb_schemas *s)
+{
+    GW_CHECK(pb_schemas_find_method_cached(s, NULL) == NULL);
+    GW_CHECK(pb_schemas_find_method_cached(NULL, "/helloworld.Greeter/SayHello") == NULL);
+    GW_CHECK(pb_schemas_find_method_cached(s, "") == NULL);
+    GW_CHECK(pb_schemas_find_method_cached(s, "/") == NULL);
+    GW_CHECK(pb_schemas_find_method_cached(s, "helloworld.Greeter/SayHello") == NULL);
+    GW_CHECK(pb_schemas_find_method_cached(s, "/helloworld.Greeter/SayHello/x") == NULL);
+    const pb_methoddef *a = pb_schemas_find_method_cached(s, "/helloworld.Greeter/SayHello");
+    GW_CHECK(a != NULL && a == pb_schemas_find_method(s, "/helloworld.Greeter/SayHello"));
+    GW_CHECK(pb_schemas_find_method_cached(s, "/helloworld.Greeter/SayHello") == a);
+    GW_CHECK(pb_schemas_find_method_cached(s, "/helloworld.Greeter/SayHellp") == NULL);
+
+    /* The same method in another schemas object: its own definition. */
+    pb_schemas *t;
+    GW_CHECK_INT(pb_schemas_new(&t, NULL), 0);
+    GW_CHECK_INT(pb_schemas_add_builtin(t), 0);
+    for (int i = 0; i < 3; i++) {
+        const pb_methoddef *x = pb_schemas_find_method_cached(t, "/helloworld.Greeter/SayHello");
+        const pb_methoddef *y = pb_schemas_find_method_cached(s, "/helloworld.Greeter/SayHello");
+        GW_CHECK(x != NULL && x == pb_schemas_find_method(t, "/helloworld.Greeter/SayHello"));
+        GW_CHECK(y == a && x != y);
+    }
+
+    /* Learned after a negative answer (a generation change), and a long path (not cached). */
+    static const char lab[] = "/lab.v1.Later/Call";
+    char longname[120], longp[200], src[600];
+    memset(longname, 'o', 110);
+    memcpy(longname, "Lo", 2);
+    memcpy(longname + 107, "ng", 3); /* with the terminator */
+    snprintf(longp, sizeof longp, "/lab.v1.%s/Call", longname);
+    GW_CHECK(pb_schemas_find_method_cached(t, lab) == NULL);
+    GW_CHECK(pb_schemas_find_method_cached(t, longp) == NULL);
+    uint64_t g = pb_schemas_generation(t);
+    int sl = snprintf(src, sizeof src,
+                      "syntax = \"proto3\"; package lab.v1; message M { string x = 1; }\n"
+                      "service Later { rpc Call(M) returns (M); }\n"
+                      "service %s { rpc Call(M) returns (M); }\n", longname);
+    char err[256];
+    GW_CHECK_INT(pb_schemas_parse_proto(t, "lab.proto", src, (size_t)sl, NULL, 0, err, sizeof err),
+                 0);
+    GW_CHECK(pb_schemas_generation(t) != g);
+    const pb_methoddef *l = pb_schemas_find_method_cached(t, lab);
+    GW_CHECK(l != NULL && l == pb_schemas_find_method(t, lab));
+    GW_CHECK(l && l->in && strcmp(l->in->full_name, "lab.v1.M") == 0);
+    const pb_methoddef *ll = pb_schemas_find_method_cached(t, longp);
+    GW_CHECK(ll != NULL && ll == pb_schemas_find_method(t, longp));
+    GW_CHECK(view_schema_type(t, lab, 1) == l->in);
+    /* Many methods through the small table: every answer still right. */
+    static const char *const paths[] = {
+        "/helloworld.Greeter/SayHello", "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch", "/lab.v1.Later/Call", "/a.B/C", "/x.Y/Z",
+        "/sessions.Store/Touch", "/auth.v1.Tokens/Validate",
+    };
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+            GW_CHECK(pb_schemas_find_method_cached(t, paths[i]) ==
+                     pb_schemas_find_method(t, paths[i]));
+    pb_schemas_del(t);
+    GW_CHECK(pb_schemas_find_method_cached(s, "/helloworld.Greeter/SayHello") == a);
+}
+
+/* Unknown fields after known ones render as the schemaless renderers render their bytes, for
+ * the simple kinds written directly and for the rest through view_pb. */
+static void test_unknown_rest(pb_schemas *s)
+{
+    static const char *const rests[] = {
+        "103f",                         /* 2: 63 */
+        "103f1a026168",                 /* 2: 63, 3: "ah" */
+        "1a0210",                       /* 3: "" then a damaged field: not a rest */
+        "1a00",                         /* 3: "" */
+        "1a02616810ffffffffffffffffff01", /* descending numbers */
+        "10808080808080800420",         /* 2^54 then ... */
+        "108080808080808004",           /* 2: 2^54 (a string in JSON) */
+        "1080808080808080102805",       /* 2: 2^53, 5: 5 */
+        "1a03ff00fe",                   /* bytes */
+        "1a020801",                     /* a nested message or a string? */
+        "1a0a0a01611203e282ac7f0a",     /* not printable */
+        "1a05c3a9e282ac",               /* UTF-8 */
+        "1a025c22",                     /* escapes */
+        "1d0000803f",                   /* fixed32 */
+        "19000000000000f03f",           /* fixed64 */
+        "1a03010203",                   /* packed-looking */
+        "10011002",                     /* repeated varint */
+        "0801",                         /* 1 (name) with the wrong wire type: a mismatch */
+        "1b0801 1c",                    /* a group */
+    };
+    for (size_t i = 0; i < sizeof rests / sizeof rests[0]; i++) {
+        uint8_t rest[64], msg[80] = {0x0a, 0x05, 'w', 'o', 'r', 'l', 'd'};
+        char hex[128];
+        size_t k = 0;
+        for (const char *h = rests[i]; *h; h++)
+            if (*h != ' ')
+                hex[k++] = *h;
+        hex[k] = 0;
+        size_t rn = gw_test_unhex(hex, rest, sizeof rest);
+        memcpy(msg + 7, rest, rn);
+        gw_buf b;
+        gw_buf_init(&b, 0);
+        /* The expected join: the known field, then the schemaless rendering without braces. */
+        gw_buf_append(&b, "{\"name\":\"world\"", 15);
+        view_pb_json(&b, rest, rn, NULL);
+        gw_buf_putc(&b, 0);
+        char *want = strdup((char *)b.data);
+        size_t wl = strlen(want);
+        char *j = render(1, s, "helloworld.HelloRequest", msg, 7 + rn);
+        gw_buf_free(&b);
+        /* {"name":"world"{"2":63} -> {"name":"world","2":63} (only when the rest parses) */
+        if (want[15] == '{' && !strstr(want, "_raw") && !strstr(want, "_error") &&
+            strncmp(rests[i], "08", 2)) {
+            want[15] = ',';
+            want[wl] = 0;
+            GW_CHECK_STR(j, want);
+        }
+        free(want);
+        free(j);
+
+        gw_buf_init(&b, 0);
+        gw_buf_append(&b, "{name: \"world\"", 14);
+        view_pb_short(&b, rest, rn, 0);
+        gw_buf_putc(&b, 0);
+        want = malloc(b.len + 2);
+        memcpy(want, b.data, b.len);
+        char *sh = render(2, s, "helloworld.HelloRequest", msg, 7 + rn);
+        gw_buf_free(&b);
+        if (want[14] == '{' && !strstr(want, "not protobuf") && strncmp(rests[i], "08", 2)) {
+            /* {name: "world"{2: 63} -> {name: "world", 2: 63} */
+            memmove(want + 16, want + 15, strlen(want + 15) + 1);
+            want[14] = ',';
+            want[15] = ' ';
+            GW_CHECK_STR(sh, want);
+        }
+        free(want);
+        free(sh);
+    }
+    /* Fixed expectations for the common shapes. */
+    uint8_t m1[] = {0x0a, 0x05, 'w', 'o', 'r', 'l', 'd', 0x10, 0x3f, 0x1a, 0x02, 'a', 'h'};
+    char *j = render(1, s, "helloworld.HelloRequest", m1, sizeof m1);
+    GW_CHECK_STR(j, "{\"name\":\"world\",\"2\":63,\"3\":\"ah\"}");
+    free(j);
+    j = render(2, s, "helloworld.HelloRequest", m1, sizeof m1);
+    GW_CHECK_STR(j, "{name: \"world\", 2: 63, 3: \"ah\"}");
+    free(j);
+    j = render(1, s, "helloworld.HelloRequest", m1 + 7, sizeof m1 - 7);
+    GW_CHECK_STR(j, "{\"2\":63,\"3\":\"ah\"}");
+    free(j);
+    j = render(2, s, "helloworld.HelloRequest", m1 + 7, sizeof m1 - 7);
+    GW_CHECK_STR(j, "{2: 63, 3: \"ah\"}");
+    free(j);
+    /* A long string (the general way) reads the same. */
+    uint8_t m3[320] = {0x10, 0x07, 0x1a, 0xac, 0x02}; /* 2: 7, 3: 300 bytes */
+    memset(m3 + 5, 'a', 300);
+    char want[400] = "{\"2\":7,\"3\":\"";
+    memset(want + strlen(want), 'a', 300);
+    strcat(want, "\"}");
+    j = render(1, s, "helloworld.HelloRequest", m3, 305);
+    GW_CHECK_STR(j, want);
+    free(j);
+    uint8_t m2[] = {0x18, 0x01, 0x10, 0x02, 0x18, 0x03}; /* 3, 2, 3: sorted, 3 as an array */
+    j = render(1, s, "helloworld.HelloRequest", m2, sizeof m2);
+    GW_CHECK_STR(j, "{\"2\":2,\"3\":[1,3]}");
+    free(j);
+    j = render(2, s, "helloworld.HelloRequest", m2, sizeof m2);
+    GW_CHECK_STR(j, "{3: 1, 2: 2, 3: 3}");
+    free(j);
+}
+
 int main(void)
 {
     pb_schemas *s = load();
@@ -225,6 +395,8 @@ int main(void)
     test_text_mismatch(s);
     test_short_cut(s);
     test_guess(s);
+    test_method_cache(s);
+    test_unknown_rest(s);
     pb_schemas_del(s);
     GW_TEST_END();
 }
