@@ -63,6 +63,7 @@ typedef struct call_st {
     uint8_t web_text;
     uint8_t web;      /* kind is "grpc-web": trailers come in the body */
     uint8_t raw_resp; /* the response is not gRPC-framed (error status, other content-type) */
+    uint8_t ep_set;   /* 1 + the client index set_endpoints copied the endpoints for, 0 none */
     size_t header_bytes;
     size_t retained;
     size_t msgs_cap;
@@ -100,7 +101,10 @@ struct grpc_conn {
     unsigned nfree;
     int client_dir;
     unsigned nlinger;   /* calls reset and lingering (see on_rst) */
+    size_t reset_bytes; /* CALL_RESET_BYTES, in a variable so that the compiler calls the
+                           library's memset rather than inlining a rep stos */
     gw_buf scratch; /* decompressed message, reused */
+    tcp_conn *tc;   /* h2_conn_tcp(h), fixed for the connection's life */
 };
 
 /* After RST_STREAM a call stays open this long (capture time) for the frames its peer had
@@ -129,6 +133,9 @@ void grpc_opts_default(grpc_opts *o)
     o->max_header_bytes = 64u << 10;
     o->keep = GRPC_KEEP_ALL;
 }
+
+/* grpc_deframer_pending, inline: asked several times per frame. */
+static inline int pending(const grpc_deframer *d) { return d->hdr_have > 0; }
 
 static void anomaly(call_st *cs, const char *what)
 {
@@ -184,13 +191,6 @@ static inline int ci_eq(const char *s, const char *lit, size_t n)
 
 /* The fields a call reads from a block, found in one pass; first occurrence wins. */
 enum { H_PATH, H_AUTHORITY, H_HOST, H_CT, H_ENC, H_TIMEOUT, H_METHOD, H_STATUS, H_N };
-
-static inline int name_eq(const hpack_field *f, const char *lit, size_t n)
-{
-    /* HTTP/2 names are lowercase; the case-blind compare only runs for a near miss. */
-    return ((unsigned char)f->name[0] | 0x20) == (unsigned char)lit[0] &&
-           ci_eq(f->name, lit, n);
-}
 
 /* Names are lowercase in HTTP/2: every exact candidate is tried before any case-blind one, so
  * a near miss (":scheme" against ":method") costs word compares only. */
@@ -249,15 +249,43 @@ static __attribute__((noinline)) int classify_ci(const hpack_field *f)
     }
 }
 
-/* Returns what storing every field costs against max_header_bytes (see copy_block). */
-static size_t classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
+/* 1 + H_* of the name of each static table entry (RFC 7541 Appendix A), 0 for the others: a
+ * field whose name the decoder knows to be a static one (hpack_field.name_static) is classified
+ * without a compare. Static names are lowercase, so the case-blind match agrees. */
+static const uint8_t static_id[256] = {
+    [1] = 1 + H_AUTHORITY, [2] = 1 + H_METHOD, [3] = 1 + H_METHOD, [4] = 1 + H_PATH,
+    [5] = 1 + H_PATH,      [8] = 1 + H_STATUS, [9] = 1 + H_STATUS, [10] = 1 + H_STATUS,
+    [11] = 1 + H_STATUS,   [12] = 1 + H_STATUS, [13] = 1 + H_STATUS, [14] = 1 + H_STATUS,
+    [31] = 1 + H_CT,       [38] = 1 + H_HOST,
+};
+
+/* A name of a length classify looks for that is none of its names exactly. Out of line: the
+ * word constants of has_upper would cost classify registers for every block. */
+static __attribute__((noinline)) int near_miss(const hpack_field *f)
+{
+    return has_upper(f->name, f->name_len) ? classify_ci(f) : -1;
+}
+
+/* Returns what storing every field costs against max_header_bytes (see copy_block): the
+ * record's field_bytes when the decoder counted it (want_sum 0), else added up here. */
+static inline __attribute__((always_inline)) size_t classify_fields(const h2_frame_rec *fr,
+                                                                    const hpack_field *h[H_N],
+                                                                    int want_sum)
 {
     size_t sum = 0;
     memset(h, 0, H_N * sizeof *h);
-    for (size_t i = 0; i < fr->nfields; i++) {
-        const hpack_field *f = &fr->fields[i];
+    /* Bounds in locals: the stores into h could otherwise alias fr->fields. */
+    const hpack_field *f = fr->fields, *end = f + fr->nfields;
+    for (; f < end; f++) {
         int id = -1; /* -2: a length we look for, but not one of its names exactly */
-        sum += f->name_len + f->value_len + 2;
+        if (want_sum)
+            sum += f->name_len + f->value_len + 2;
+        if (f->name_static) { /* (never with unknown_name) */
+            unsigned t = static_id[f->name_static];
+            if (t && !h[t - 1])
+                h[t - 1] = f;
+            continue;
+        }
         if (f->unknown_name)
             continue;
         switch (f->name_len) {
@@ -285,11 +313,16 @@ static size_t classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
             break;
         }
         if (id == -2)
-            id = has_upper(f->name, f->name_len) ? classify_ci(f) : -1;
+            id = near_miss(f);
         if (id >= 0 && !h[id])
             h[id] = f;
     }
-    return sum;
+    return want_sum ? sum : fr->field_bytes;
+}
+
+static size_t classify(const h2_frame_rec *fr, const hpack_field *h[H_N])
+{
+    return fr->field_bytes ? classify_fields(fr, h, 0) : classify_fields(fr, h, 1);
 }
 
 /* n bytes from the call's arena, aligned for any type; NULL when out of memory. */
@@ -473,56 +506,83 @@ static int parse_status(const char *s, size_t n)
 }
 
 /* grpc-status, grpc-message, grpc-status-details-bin from a trailers (or Trailers-Only) block. */
-static void take_trailer_field(call_st *cs, const char *name, size_t nlen, const char *v, size_t vlen)
+static void take_status(call_st *cs, const char *v, size_t vlen)
 {
-#define IS(s) (nlen == strlen(s) && ci_eq(name, s, nlen))
-    if (IS("grpc-status")) {
-        if (cs->c.grpc_status >= 0)
-            return;
-        cs->c.grpc_status = parse_status(v, vlen);
-        if (cs->c.grpc_status < 0)
-            anomaly(cs, "malformed grpc-status");
-    } else if (IS("grpc-message")) {
-        if (cs->c.grpc_message)
-            return;
-        cs->c.grpc_message = arena_alloc(cs, vlen + 1);
-        if (cs->c.grpc_message)
-            grpc_message_unescape(v, vlen, cs->c.grpc_message);
-    } else if (IS("grpc-status-details-bin")) {
-        if (cs->c.status_details)
-            return;
-        uint8_t *out = arena_alloc(cs, vlen / 4 * 3 + 3 + vlen);
-        if (!out)
-            return;
-        ptrdiff_t dl;
-        if (vlen && v[0] == 0) {
-            /* gRPC's true-binary metadata (C-core, negotiated with SETTINGS 0xfe03): a NUL
-             * first byte, then the raw bytes instead of base64. */
-            memcpy(out, v + 1, vlen - 1);
-            dl = (ptrdiff_t)(vlen - 1);
-        } else {
-            dl = grpc_base64_decode(v, vlen, out);
-        }
-        if (dl < 0) {
-            anomaly(cs, "malformed grpc-status-details-bin");
-            return;
-        }
-        cs->c.status_details = out;
-        cs->c.status_details_len = (size_t)dl;
+    if (cs->c.grpc_status >= 0)
+        return;
+    cs->c.grpc_status = parse_status(v, vlen);
+    if (cs->c.grpc_status < 0)
+        anomaly(cs, "malformed grpc-status");
+}
+
+static void take_message(call_st *cs, const char *v, size_t vlen)
+{
+    if (cs->c.grpc_message)
+        return;
+    cs->c.grpc_message = arena_alloc(cs, vlen + 1);
+    if (!cs->c.grpc_message)
+        return;
+    if (vlen == 0)
+        cs->c.grpc_message[0] = '\0'; /* what grpc_message_unescape writes for it (grpc-go's OK) */
+    else
+        grpc_message_unescape(v, vlen, cs->c.grpc_message);
+}
+
+static void take_details(call_st *cs, const char *v, size_t vlen)
+{
+    if (cs->c.status_details)
+        return;
+    uint8_t *out = arena_alloc(cs, vlen / 4 * 3 + 3 + vlen);
+    if (!out)
+        return;
+    ptrdiff_t dl;
+    if (vlen && v[0] == 0) {
+        /* gRPC's true-binary metadata (C-core, negotiated with SETTINGS 0xfe03): a NUL
+         * first byte, then the raw bytes instead of base64. */
+        memcpy(out, v + 1, vlen - 1);
+        dl = (ptrdiff_t)(vlen - 1);
+    } else {
+        dl = grpc_base64_decode(v, vlen, out);
     }
-#undef IS
+    if (dl < 0) {
+        anomaly(cs, "malformed grpc-status-details-bin");
+        return;
+    }
+    cs->c.status_details = out;
+    cs->c.status_details_len = (size_t)dl;
+}
+
+/* grpc-status, grpc-message, grpc-status-details-bin (names case-blind). Returns 1 for
+ * grpc-status (whatever its value), else 0. */
+static inline int take_trailer_field(call_st *cs, const char *name, size_t nlen, const char *v,
+                                     size_t vlen)
+{
+    switch (nlen) {
+    case 11:
+        if (!ci_eq(name, "grpc-status", 11))
+            return 0;
+        take_status(cs, v, vlen);
+        return 1;
+    case 12:
+        if (ci_eq(name, "grpc-message", 12))
+            take_message(cs, v, vlen);
+        return 0;
+    case 23:
+        if (ci_eq(name, "grpc-status-details-bin", 23))
+            take_details(cs, v, vlen);
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 static int take_trailers(call_st *cs, const h2_frame_rec *fr)
 {
     int has_status = 0;
-    for (size_t i = 0; i < fr->nfields; i++) {
-        const hpack_field *f = &fr->fields[i];
+    for (const hpack_field *f = fr->fields, *end = f + fr->nfields; f < end; f++) {
         if (f->unknown_name || f->unknown_value)
             continue;
-        if (f->name_len == 11 && name_eq(f, "grpc-status", 11))
-            has_status = 1;
-        take_trailer_field(cs, f->name, f->name_len, f->value, f->value_len);
+        has_status |= take_trailer_field(cs, f->name, f->name_len, f->value, f->value_len);
     }
     return has_status;
 }
@@ -597,7 +657,7 @@ static void free_call(grpc_conn *g, call_st *cs)
 
 static void set_endpoints(grpc_conn *g, call_st *cs)
 {
-    tcp_conn *tc = g->h ? h2_conn_tcp(g->h) : NULL;
+    tcp_conn *tc = g->tc;
     if (!tc)
         return;
     int cl = cs->client_dir >= 0   ? cs->client_dir
@@ -605,6 +665,9 @@ static void set_endpoints(grpc_conn *g, call_st *cs)
              : tc->client_how != 0 ? tc->client
                                    : 0;
     cl = cl ? 1 : 0;
+    if (cs->ep_set == 1 + cl)
+        return; /* the same copy as at the call's start: a connection's endpoints never change */
+    cs->ep_set = (uint8_t)(1 + cl);
     cs->c.conn_index = tc->index;
     cs->c.client = tc->ep[cl];
     cs->c.server = tc->ep[1 - cl];
@@ -648,7 +711,7 @@ static void finish(grpc_conn *g, call_st *cs)
         g->nlinger--;
     }
     for (int d = REQ; d <= RESP; d++)
-        if (grpc_deframer_pending(&cs->df[d])) {
+        if (pending(&cs->df[d])) {
             if (cs->c.rst_code < 0 && !cs->c.goaway)
                 anomaly(cs, "message truncated at end of call");
             flush_dir(cs, d, "call ended mid-message");
@@ -672,7 +735,7 @@ static call_st *call_new(grpc_conn *g, uint32_t sid, const h2_frame_rec *fr)
     if (cs) {
         g->free_calls = cs->next;
         g->nfree--;
-        memset(cs, 0, CALL_RESET_BYTES);
+        memset(cs, 0, g->reset_bytes);
     } else if (!(cs = gw_calloc(1, sizeof *cs))) {
         return NULL;
     }
@@ -718,7 +781,7 @@ static void start_call(grpc_conn *g, call_st *cs)
         /* Mid-connection: where messages begin is a guess. */
         anomaly(cs, "request headers not captured");
         cs->lost_mid = 1;
-        if (!grpc_deframer_pending(&cs->df[REQ]))
+        if (!pending(&cs->df[REQ]))
             cs->df[REQ].lost = 1;
         if (!cs->resp_hdrs)
             cs->df[RESP].lost = 1;
@@ -761,7 +824,7 @@ static void touch(call_st *cs, const h2_frame_rec *fr, int from_client)
 /* END_STREAM in direction d. */
 static void end_dir(call_st *cs, int d, int64_t ts, uint64_t pkt)
 {
-    if (grpc_deframer_pending(&cs->df[d])) {
+    if (pending(&cs->df[d])) {
         anomaly(cs, "message truncated at END_STREAM");
         msg_ctx x = {cs, d, "stream ended mid-message", ts, pkt, pkt};
         grpc_deframer_flush(&cs->df[d], msg_cb, &x);
@@ -802,27 +865,27 @@ static void retain(call_st *cs, const grpc_msg *m, uint8_t **own)
         c->msgs = nm;
         cs->msgs_cap = ncap;
     }
-    grpc_msg r = *m;
-    r.data = NULL;
+    grpc_msg *r = &c->msgs[c->n_msgs++]; /* written in place: m is not in c->msgs */
+    *r = *m;
+    r->data = NULL;
     if (m->data) {
         if (m->data_len == 0) {
-            r.data = (const uint8_t *)"";
+            r->data = (const uint8_t *)"";
         } else if (m->data_len <= cs->g->o.max_retained - cs->retained) {
             uint8_t *copy = *own ? *own : gw_malloc(m->data_len);
             if (copy) {
                 if (!*own)
                     memcpy(copy, m->data, m->data_len);
                 *own = NULL;
-                r.data = copy;
+                r->data = copy;
                 cs->retained += m->data_len;
             }
         }
-        if (!r.data)
+        if (!r->data)
             c->msgs_dropped = 1;
     }
-    if (!r.data)
-        r.data_len = 0;
-    c->msgs[c->n_msgs++] = r;
+    if (!r->data)
+        r->data_len = 0;
 }
 
 uint8_t *grpc_call_take_data(grpc_call *c, size_t i)
@@ -852,9 +915,7 @@ static void web_trailers(call_st *cs, const uint8_t *p, size_t n)
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
             size_t nlen = (size_t)(colon - s);
-            if (nlen == 11 && ci_eq(s, "grpc-status", 11))
-                has_status = 1;
-            take_trailer_field(cs, s, nlen, v, (size_t)(ve - v));
+            has_status |= take_trailer_field(cs, s, nlen, v, (size_t)(ve - v));
         }
         s = eol ? eol + 1 : end;
     }
@@ -876,8 +937,10 @@ static void msg_cb(void *u, const grpc_frame_msg *fm)
         return;
     }
     const char *enc = d == REQ ? c->req_encoding : c->resp_encoding;
-    grpc_msg m;
-    memset(&m, 0, sizeof m);
+    grpc_msg m; /* every member set below (the struct has no padding) */
+    m.decoded = 0;
+    m.truncated = 0;
+    m.why = NULL;
     m.from_client = d == REQ;
     m.index = d == REQ ? c->n_req++ : c->n_resp++;
     m.length = fm->length;
@@ -974,7 +1037,7 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
     } else if (method) {
         if (c->n_req > 0 || (c->t_first_resp >= 0 && c->t_first_resp < fr->ts_ns))
             anomaly(cs, "DATA before HEADERS");
-        if (cs->lost_mid && c->n_req == 0 && !grpc_deframer_pending(&cs->df[REQ])) {
+        if (cs->lost_mid && c->n_req == 0 && !pending(&cs->df[REQ])) {
             /* The request's start was seen after all: nothing of it is missing. */
             cs->lost_mid = 0;
             cs->df[REQ].lost = 0;
@@ -1003,7 +1066,9 @@ static void request_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
              * not "another content type". Assume gRPC, as for calls seen mid-stream. */
             anomaly(cs, "content-type unknown (HPACK entry from before the capture)");
         } else {
-            set_kind(cs, c->content_type, c->content_type ? strlen(c->content_type) : 0);
+            /* c->content_type, when set, is the copy of ctf's value_len octets made above:
+             * kind_of measures it with strnlen, so its length need not be counted here. */
+            set_kind(cs, c->content_type, c->content_type ? ctf->value_len : 0);
         }
         cs->req_hdrs = 1;
         c->t_start = fr->ts_ns;
@@ -1031,9 +1096,39 @@ static void unknown_or_missing_status(call_st *cs, const h2_frame_rec *fr)
     }
 }
 
+/* A trailers block (END_STREAM after the response headers, or with no response headers seen).
+ * sum: what classify() returns for it. */
+static void trailers(call_st *cs, const h2_frame_rec *fr, size_t sum)
+{
+    grpc_call *c = &cs->c;
+    block_anomalies(cs, fr);
+    if (!cs->resp_hdrs && !cs->req_hdrs)
+        anomaly(cs, "response headers not captured");
+    copy_block(cs, fr, sum, &c->trailers, &c->n_trailers);
+    cs->trailers_seen = 1;
+    if (!take_trailers(cs, fr) && c->is_grpc)
+        unknown_or_missing_status(cs, fr);
+    end_dir(cs, RESP, fr->ts_ns, fr->last_pkt);
+}
+
 static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
 {
     grpc_call *c = &cs->c;
+    if (cs->resp_hdrs) {
+        /* Trailers (or a block after them): of the fields only their size counts here. */
+        if (cs->ended[RESP] || cs->trailers_seen) {
+            anomaly(cs, "HEADERS after END_STREAM");
+        } else if (!fr->block_end_stream) {
+            anomaly(cs, "response HEADERS block without END_STREAM after the headers");
+        } else {
+            size_t sum = fr->field_bytes;
+            if (!sum)
+                for (const hpack_field *f = fr->fields, *end = f + fr->nfields; f < end; f++)
+                    sum += f->name_len + f->value_len + 2;
+            trailers(cs, fr, sum);
+        }
+        return;
+    }
     const hpack_field *h[H_N];
     size_t sum = classify(fr, h);
     const hpack_field *st = h[H_STATUS];
@@ -1081,14 +1176,7 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
     } else if (!fr->block_end_stream) {
         anomaly(cs, "response HEADERS block without END_STREAM after the headers");
     } else {
-        block_anomalies(cs, fr);
-        if (!cs->resp_hdrs && !cs->req_hdrs)
-            anomaly(cs, "response headers not captured");
-        copy_block(cs, fr, sum, &c->trailers, &c->n_trailers);
-        cs->trailers_seen = 1;
-        if (!take_trailers(cs, fr) && c->is_grpc)
-            unknown_or_missing_status(cs, fr);
-        end_dir(cs, RESP, fr->ts_ns, fr->last_pkt);
+        trailers(cs, fr, sum);
     }
     (void)g;
 }
@@ -1140,7 +1228,7 @@ static void on_data(grpc_conn *g, const h2_frame_rec *fr, int fc)
         anomaly(cs, "DATA before HEADERS");
     if (fr->f.data_len && fr->f.data) {
         if (cs->c.is_grpc && !cs->web_text && !(d == RESP && cs->raw_resp)) {
-            if (!grpc_deframer_pending(&cs->df[d]))
+            if (!pending(&cs->df[d]))
                 cs->msg_first_pkt[d] = fr->first_pkt;
             msg_ctx x = {cs, d, NULL, fr->ts_ns, fr->last_pkt, fr->first_pkt};
             if (grpc_deframer_feed(&cs->df[d], fr->f.data, fr->f.data_len, msg_cb, &x)) {
@@ -1233,7 +1321,9 @@ grpc_conn *grpc_conn_new(const grpc_opts *opts, const grpc_callbacks *cb, h2_con
     if (cb)
         g->cb = *cb;
     g->h = h;
+    g->tc = h ? h2_conn_tcp(h) : NULL;
     g->client_dir = -1;
+    g->reset_bytes = CALL_RESET_BYTES;
     gw_buf_init(&g->scratch, 0);
     return g;
 }

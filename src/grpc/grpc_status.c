@@ -65,12 +65,14 @@ int64_t grpc_timeout_parse(const char *s, size_t n)
 {
     if (!s || n < 2 || n > 9)
         return -1;
-    int64_t v = 0;
+    uint32_t u = 0; /* at most 8 digits: fits */
     for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
+        uint32_t dgt = (uint32_t)((unsigned char)s[i] - '0');
+        if (dgt > 9)
             return -1;
-        v = v * 10 + (s[i] - '0');
+        u = u * 10 + dgt;
     }
+    int64_t v = u;
     int64_t mul;
     switch (s[n - 1]) {
     case 'H': mul = INT64_C(3600000000000); break;

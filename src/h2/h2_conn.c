@@ -108,9 +108,8 @@ struct h2_conn {
     int told; /* on_detect called */
     void *user;
     hdir d[2];
-    /* Fields of the block being delivered; reused across blocks. */
-    hpack_field *fields;
-    size_t nfields, capfields;
+    /* Fields of the block being delivered (io.fields, io.nfields); reused across blocks. */
+    hpack_into io;
     unsigned spilled; /* pseudo_of() of the fields of the block that were not kept */
 };
 
@@ -284,7 +283,8 @@ static void block_drop(h2_conn *h, int dir, int err, const char *why, uint64_t p
     hpack_lost(h, dir);
 }
 
-/* The block is complete: decode it onto the record of the frame that ended it. */
+/* The block is complete: decode it onto the record of the frame that ended it. The caller then
+ * resets the block state. */
 static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint8_t *p, size_t n)
 {
     hdir *d = &h->d[dir];
@@ -294,7 +294,7 @@ static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint
     r->block_type = d->blk_type;
     r->block_end_stream = d->blk_es;
     r->block_len = d->blk_total;
-    h->nfields = 0;
+    h->io.nfields = 0;
     h->spilled = 0;
     if (d->blk_drop) {
         r->hpack_err = d->blk_err;
@@ -303,21 +303,18 @@ static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint
         r->hpack_err = GW_ENOMEM;
         r->hpack_why = "no HPACK decoder (out of memory)";
     } else {
-        const char *why = NULL;
-        int dropped, unknown;
-        int rc = hpack_decode_block_into(d->dec, p ? p : empty_payload, n, &h->fields,
-                                         &h->nfields, &h->capfields, spill, h, &dropped,
-                                         &unknown, &why);
+        int rc = hpack_decode_into(d->dec, p ? p : empty_payload, n, &h->io);
         if (rc) {
             r->hpack_err = rc;
-            r->hpack_why = why ? why : "HPACK decoding failed";
-        } else if (dropped) {
+            r->hpack_why = h->io.why ? h->io.why : "HPACK decoding failed";
+        } else if (h->io.dropped) {
             r->hpack_err = GW_ENOMEM;
             r->hpack_why = "out of memory: some fields not shown";
         }
-        r->fields = h->fields;
-        r->nfields = h->nfields;
-        r->hpack_unknown = unknown;
+        r->fields = h->io.fields;
+        r->nfields = h->io.nfields;
+        r->hpack_unknown = h->io.unknown;
+        r->field_bytes = h->io.field_bytes;
     }
     /* Request headers say who the client is, response headers who the server is, unless the
      * handshake or the preface already did (a capture begun mid-connection often shows a
@@ -325,12 +322,11 @@ static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint
     if (r->block_type == H2_FRAME_HEADERS && h->tc &&
         (h->tc->client_how == TCP_CLIENT_UNKNOWN || h->tc->client_how == TCP_CLIENT_PORT)) {
         unsigned saw = h->spilled;
-        for (size_t i = 0; i < h->nfields; i++)
-            saw |= pseudo_of(&h->fields[i]);
+        for (size_t i = 0; i < h->io.nfields; i++)
+            saw |= pseudo_of(&h->io.fields[i]);
         if (saw)
             tcp_conn_set_client(h->tc, (saw & 1) ? dir : !dir);
     }
-    block_reset(d);
 }
 
 static void block_append(h2_conn *h, int dir, const h2_frame *f, uint64_t pkt)
@@ -371,6 +367,10 @@ static void blocks(h2_conn *h, int dir, h2_frame_rec *r)
         if (end && f->data) {
             d->blk_total = f->data_len;
             block_finish(h, dir, r, f->data, f->data_len); /* in place: the common case */
+            /* block_reset, of what this path changed: every other member of the block state is
+             * as the last reset left it (only a block in progress changes them). */
+            d->blk_on = 0;
+            d->blk_total = 0;
             return;
         }
         block_append(h, dir, f, r->last_pkt);
@@ -398,8 +398,10 @@ static void blocks(h2_conn *h, int dir, h2_frame_rec *r)
     default:
         return;
     }
-    if (end)
+    if (end) {
         block_finish(h, dir, r, d->blk.data, d->blk.len);
+        block_reset(d);
+    }
 }
 
 /* ---- frames ------------------------------------------------------------------------------- */
@@ -420,6 +422,7 @@ static void emit(h2_conn *h, h2_frame_rec *r, const uint8_t *payload)
     r->hpack_err = 0;
     r->hpack_why = NULL;
     r->hpack_unknown = 0;
+    r->field_bytes = 0;
     h2_frame_payload_parse(&r->f, payload ? payload : empty_payload);
     blocks(h, dir, r);
     if (r->f.type == H2_FRAME_SETTINGS)
@@ -917,6 +920,8 @@ h2_conn *h2_conn_new(const h2_opts *opts, const h2_callbacks *cb, tcp_conn *tc)
     if (cb)
         h->cb = *cb;
     h->tc = tc;
+    h->io.spill = spill;
+    h->io.u = h;
     h->state = h->o.force ? H2_YES : H2_DETECTING;
     for (int i = 0; i < 2; i++) {
         hdir *d = &h->d[i];
@@ -961,7 +966,7 @@ void h2_conn_del(h2_conn *h)
         gw_buf_free(&d->blk);
         hpack_decoder_del(d->dec);
     }
-    gw_free(h->fields);
+    gw_free(h->io.fields);
     gw_free(h);
 }
 

@@ -59,6 +59,9 @@ typedef struct h2_frame_rec {
     int hpack_err;              /* 0, or the error that stopped decoding (fields before it are kept) */
     const char *hpack_why;      /* static reason with hpack_err */
     int hpack_unknown;          /* some fields referenced entries from before the capture */
+    /* (Addition) The sum over fields of name_len + value_len + 2 when the decoder counted it
+     * (the block decoded whole), else 0: consumers that need it then add it up themselves. */
+    size_t field_bytes;
 } h2_frame_rec;
 
 typedef struct h2_callbacks {

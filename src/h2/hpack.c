@@ -37,9 +37,10 @@
 
 /* Huffman memo. Peers that do not index some fields re-send them Huffman coded in every block
  * (h2load, on nghttp2, sends every request's :path as a literal without indexing, and a gRPC
- * :path is constant per method), so each decoder remembers its last few short strings sent
- * without indexing, by their wire octets. Decoding is a function of those octets (and of max_string, fixed per decoder), so a
- * hit is exact. Only successful decodes are remembered. */
+ * :path is constant per method), and some send a literal name with every value (grpc-python's
+ * grpc-timeout), so each decoder remembers its last few short strings sent without indexing and
+ * literal names, by their wire octets. Decoding is a function of those octets (and of
+ * max_string, fixed per decoder), so a hit is exact. Only successful decodes are remembered. */
 #define MEMO_WIRE 48 /* longest remembered string, in wire octets */
 #define MEMO_SLOTS 4
 typedef struct memo_slot {
@@ -52,6 +53,29 @@ typedef struct memo {
     memo_slot s[MEMO_SLOTS];
     unsigned next; /* replaced in turn */
 } memo;
+
+/* Block cache. Most blocks of a busy connection's responses and trailers are a few indexed
+ * fields ("88c5": :status 200, a dynamic content-type) that leave the table as it was, so the
+ * same octets decode to the same fields every time, until the table changes. Each decoder keeps
+ * its last few such blocks (up to BC_WIRE octets, each octet a one-octet Indexed Header Field)
+ * with their fields, tagged with the table's generation: a counter bumped by everything that
+ * can change what an index resolves to (insertion, eviction, size update, desync, an error).
+ * A hit with the same octets and generation is exact: the same entries, hence the same
+ * pointers, lengths and flags; the header list limit gives the same verdict. */
+#define BC_WIRE 8
+#define BC_SLOTS 4
+typedef struct bc_slot {
+    uint64_t gen; /* 0: empty */
+    uint64_t key; /* the octets, first in the low byte */
+    uint8_t n;    /* octets = fields */
+    uint8_t unknown;
+    uint32_t field_bytes; /* hpack_into.field_bytes */
+    hpack_field f[BC_WIRE];
+} bc_slot;
+typedef struct bcache {
+    bc_slot s[BC_SLOTS];
+    unsigned next; /* replaced in turn */
+} bcache;
 
 typedef struct chunk {
     struct chunk *next;
@@ -68,6 +92,8 @@ struct hpack_decoder {
     chunk *chunks;     /* owned: scratch for the current block's strings */
     chunk *cur;
     memo *memo;        /* owned; allocated with the first string it could hold */
+    uint64_t gen;      /* table generation (see bcache), from 1 */
+    bcache *bc;        /* owned; allocated with the first block it could hold */
 };
 
 const char *hpack_rep_name(int rep)
@@ -105,6 +131,7 @@ hpack_decoder *hpack_decoder_new(const hpack_opts *opts, int synced)
     d->limit = clamp_table(d->o.max_table_size);
     hpack_dyn_init(&d->t, d->limit);
     d->older_unknown = !synced;
+    d->gen = 1;
     return d;
 }
 
@@ -126,6 +153,7 @@ void hpack_decoder_del(hpack_decoder *d)
     hpack_dyn_free(&d->t);
     scratch_free(d);
     gw_free(d->memo);
+    gw_free(d->bc);
     gw_free(d);
 }
 
@@ -141,6 +169,7 @@ static void check_resync(hpack_decoder *d, uint64_t evictions_before)
 void hpack_decoder_set_max_table_size(hpack_decoder *d, size_t max)
 {
     d->limit = clamp_table(max);
+    d->gen++;
     if (d->t.max > d->limit) {
         uint64_t ev = d->t.evictions;
         hpack_dyn_set_max(&d->t, d->limit);
@@ -153,6 +182,7 @@ void hpack_decoder_desync(hpack_decoder *d)
     /* Blocks we missed inserted entries newer than ours, so even our entries' indexes moved. */
     hpack_dyn_clear(&d->t);
     d->older_unknown = 1;
+    d->gen++;
 }
 
 const hpack_dyn *hpack_decoder_table(const hpack_decoder *d) { return &d->t; }
@@ -294,15 +324,17 @@ static void memo_put(hpack_decoder *d, const uint8_t *src, size_t n, const char 
     memcpy(m->out, out, out_len);
 }
 
-/* RFC 7541 5.2: a string literal into scratch (NUL-terminated there). remember: the field is
- * not indexed, so the same string is likely to come again as a literal.
+/* RFC 7541 5.2: a string literal into scratch (NUL-terminated there). remember: the string is
+ * likely to come again as a literal (a name, or the value of a field not indexed).
  *   +---+---+---+---+---+---+---+---+
  *   | H |    String Length (7+)     |
  *   +---+---------------------------+
  *   |  String Data (Length octets)  |
  */
-static int read_str(hpack_decoder *d, gw_cur *c, const char **s, size_t *len, uint8_t *huff,
-                    uint32_t *wire, int remember, const char **why)
+static inline __attribute__((always_inline)) int read_str(hpack_decoder *d, gw_cur *c,
+                                                         const char **s, size_t *len,
+                                                         uint8_t *huff, uint32_t *wire,
+                                                         int remember, const char **why)
 {
     uint32_t n;
     int h = gw_cur_left(c) > 0 && (*c->p & 0x80);
@@ -321,13 +353,16 @@ static int read_str(hpack_decoder *d, gw_cur *c, const char **s, size_t *len, ui
     *huff = (uint8_t)h;
     *wire = n;
     /* Codes are at least 5 bits: at most 8n/5 symbols. */
-    size_t cap = n;
+    size_t cap = n, slack = 0;
     if (h) {
         cap = (size_t)n * 8 / 5;
         if (cap > d->o.max_string)
             cap = d->o.max_string;
+        else
+            slack = 2; /* no decode can exceed cap: room for the decoder's pair stores lets its
+                          fast loop take every octet */
     }
-    char *p = scratch_reserve(d, cap + 1);
+    char *p = scratch_reserve(d, cap + 1 + slack);
     if (!p) {
         *why = "out of memory";
         return GW_ENOMEM;
@@ -335,13 +370,13 @@ static int read_str(hpack_decoder *d, gw_cur *c, const char **s, size_t *len, ui
     size_t got = n;
     const memo_slot *m;
     if (!h) {
-        memcpy(p, src, n);
+        hpack_copy(p, (const char *)src, n);
     } else if (remember && n > 0 && n <= MEMO_WIRE && d->memo &&
                (m = memo_find(d->memo, src, n)) != NULL) {
         got = m->out_len;
-        memcpy(p, m->out, got);
+        hpack_copy(p, m->out, got);
     } else {
-        ptrdiff_t r = hpack_huff_decode_why(src, n, (uint8_t *)p, cap, why);
+        ptrdiff_t r = hpack_huff_decode_why(src, n, (uint8_t *)p, cap + slack, why);
         if (r < 0) {
             if (r == GW_ECAP)
                 *why = "string over the limit";
@@ -369,6 +404,7 @@ static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack
         const hpack_static_entry *s = &hpack_static_table[index - 1];
         f->name = s->name;
         f->name_len = s->name_len;
+        f->name_static = (uint8_t)index;
         if (want_value) {
             f->value = s->value;
             f->value_len = s->value_len;
@@ -402,6 +438,7 @@ static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack
     } else {
         f->name = e->name;
         f->name_len = e->name_len;
+        f->name_static = e->name_static;
     }
     if (want_value) {
         f->value = e->value;
@@ -417,6 +454,7 @@ typedef struct sink {
     size_t *n, *cap;
     int dropped; /* growing failed: the rest of the block's fields are decoded, not kept */
     int unknown; /* some field had unknown_name or unknown_value */
+    size_t list; /* the block's header list size (RFC 9113 6.5.2) so far, kept fields or not */
     hpack_field_cb spill; /* sees the fields not kept; may be NULL */
     void *u;
 } sink;
@@ -455,6 +493,54 @@ static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const 
         uint8_t b = *c.p;
         uint32_t index;
         hpack_field *f = &spare;
+        /* (Once growing failed, nf stays at cap: no slot, as !dropped would say.) */
+        if (k && (uint8_t)(b - 0x81) < 0x7e && nf < cap) {
+            /* A one-octet Indexed Header Field of a known entry, into the array: the general
+             * path below, with what it decides for such a field settled already. */
+            index = b & 0x7f;
+            const char *nm, *val;
+            size_t nl, vl;
+            uint8_t ns;
+            if (index <= 61) {
+                const hpack_static_entry *se = &hpack_static_table[index - 1];
+                nm = se->name;
+                nl = se->name_len;
+                val = se->value;
+                vl = se->value_len;
+                ns = (uint8_t)index;
+            } else {
+                const hpack_entry *e = hpack_dyn_get(&d->t, (size_t)index - 61);
+                if (!e || e->name_unknown)
+                    goto general;
+                nm = e->name;
+                nl = e->name_len;
+                val = e->value;
+                vl = e->value_len;
+                ns = e->name_static;
+            }
+            c.p++;
+            f = &arr[nf];
+            f->name = nm;
+            f->name_len = nl;
+            f->value = val;
+            f->value_len = vl;
+            f->rep = HPACK_INDEXED;
+            f->index = index;
+            f->name_huff = f->value_huff = 0;
+            f->name_wire = f->value_wire = 0;
+            f->unknown_name = f->unknown_value = 0;
+            f->name_static = ns;
+            fields = 1;
+            list += nl + vl + HPACK_ENTRY_OVERHEAD;
+            if (list > d->o.max_header_list) {
+                w = "header list over the limit";
+                rv = GW_ECAP;
+                goto out;
+            }
+            nf++;
+            continue;
+        }
+    general:
         if (k && !dropped) {
             if (nf == cap) {
                 size_t nc;
@@ -470,6 +556,7 @@ static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const 
                 f = &arr[nf];
         }
         f->unknown_name = f->unknown_value = 0;
+        f->name_static = 0;
         f->name_huff = f->value_huff = 0;
         f->name_wire = f->value_wire = 0;
         if (b & 0x80) {
@@ -499,6 +586,7 @@ static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const 
                 goto out;
             }
             uint64_t ev = d->t.evictions;
+            d->gen++;
             hpack_dyn_set_max(&d->t, index);
             check_resync(d, ev);
             continue;
@@ -521,8 +609,10 @@ static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const 
             f->index = index;
             if (index == 0) {
                 rep++; /* the New Name variant follows each Indexed Name one in the enum */
+                /* A literal name comes again whatever the representation (grpc-python sends
+                 * grpc-timeout as a new name with incremental indexing in every request). */
                 if ((rv = read_str(d, &c, &f->name, &f->name_len, &f->name_huff, &f->name_wire,
-                                   remember, &w)) < 0)
+                                   1, &w)) < 0)
                     goto out;
             } else if ((rv = lookup(d, index, 0, f, &w)) < 0) {
                 goto out;
@@ -542,10 +632,15 @@ static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const 
         }
         if (f->rep == HPACK_INC_INDEXED_NAME || f->rep == HPACK_INC_NEW_NAME) {
             uint64_t ev = d->t.evictions;
+            d->gen++;
             if ((rv = hpack_dyn_insert(&d->t, f->name, f->name_len, f->value, f->value_len,
                                        f->unknown_name)) < 0) {
                 w = "out of memory";
                 goto out;
+            }
+            if (f->name_static && d->t.count) { /* inserted: the newest entry */
+                size_t e = d->t.first + d->t.count - 1;
+                d->t.ring[e >= d->t.cap ? e - d->t.cap : e].name_static = f->name_static;
             }
             check_resync(d, ev);
         }
@@ -569,6 +664,7 @@ out:
         *k->cap = cap;
         k->dropped = dropped;
         k->unknown = unknown;
+        k->list = list;
     }
     if (rv < 0) {
         hpack_decoder_desync(d);
@@ -586,13 +682,115 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
     return decode(d, p, n, cb, u, NULL, why);
 }
 
+/* The block's octets as a cache key when it may be cached: 1 to BC_WIRE octets, each a
+ * one-octet Indexed Header Field (index 1..126). Else 0 (never a valid key: octets are >= 0x81). */
+static inline uint64_t bc_key(const uint8_t *p, size_t n)
+{
+    if (n == 2) /* the usual response and trailers: two fields */
+        return (uint8_t)(p[0] - 0x81) < 0x7e && (uint8_t)(p[1] - 0x81) < 0x7e
+                   ? (uint64_t)p[0] | (uint64_t)p[1] << 8
+                   : 0;
+    if (n == 0 || n > BC_WIRE)
+        return 0;
+    uint64_t key = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] <= 0x80 || p[i] == 0xff)
+            return 0;
+        key |= (uint64_t)p[i] << (8 * i);
+    }
+    return key;
+}
+
+/* Sum of name_len + value_len + 2 over the fields of a block decoded whole, from its header
+ * list size (name + value + 32 per field). */
+static inline size_t field_bytes(const sink *k, size_t nfields)
+{
+    return k->list - (size_t)(HPACK_ENTRY_OVERHEAD - 2) * nfields;
+}
+
+/* The decode of a block the cache did not have; remembers it when it may be cached (key). Out
+ * of line, so that a hit does not pay for the decoder's registers. */
+static __attribute__((noinline)) int decode_into(hpack_decoder *d, const uint8_t *p, size_t n,
+                                                 uint64_t key, sink *k, size_t *bytes,
+                                                 const char **why)
+{
+    size_t first = *k->n;
+    int rv = decode(d, p, n, NULL, NULL, k, why);
+    *bytes = rv == 0 && !k->dropped ? field_bytes(k, *k->n - first) : 0;
+    if (key && rv == 0 && !k->dropped && *k->n - first == n) {
+        if (!d->bc && !(d->bc = gw_calloc(1, sizeof *d->bc)))
+            return rv; /* only a cache */
+        bc_slot *s = &d->bc->s[d->bc->next];
+        d->bc->next = (d->bc->next + 1) % BC_SLOTS;
+        s->gen = d->gen;
+        s->key = key;
+        s->n = (uint8_t)n;
+        s->unknown = (uint8_t)k->unknown;
+        s->field_bytes = (uint32_t)*bytes; /* at most 8 indexed fields: small */
+        memcpy(s->f, *k->arr + first, n * sizeof s->f[0]);
+    }
+    return rv;
+}
+
+/* A cache hit (see bcache): appends the slot's fields, or returns 0 when there is none. */
+static inline int bc_hit(hpack_decoder *d, const uint8_t *p, size_t n, uint64_t key,
+                         hpack_field *fields, size_t *nfields, size_t cap, int *unknown,
+                         size_t *bytes)
+{
+    (void)p;
+    for (unsigned i = 0; i < BC_SLOTS; i++) {
+        const bc_slot *s = &d->bc->s[i];
+        if (s->key != key || s->gen != d->gen || cap - *nfields < n)
+            continue; /* (equal keys have equal lengths: octets are nonzero) */
+        if (d->t.retired)
+            hpack_dyn_release(&d->t); /* as decode(): earlier fields are no longer borrowed */
+        hpack_field *dst = fields + *nfields;
+        for (size_t j = 0; j < n; j++)
+            dst[j] = s->f[j];
+        *nfields += n;
+        *unknown = s->unknown;
+        *bytes = s->field_bytes;
+        return 1;
+    }
+    return 0;
+}
+
+/* hpack_decode_into past the cache. Out of line too: the sink is the caller's only use of
+ * the stack. */
+static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t *p, size_t n,
+                                                 uint64_t key, hpack_into *io)
+{
+    sink k = {&io->fields, &io->nfields, &io->cap, 0, 0, 0, io->spill, io->u};
+    int rv = decode_into(d, p, n, key, &k, &io->field_bytes, &io->why);
+    io->dropped = k.dropped;
+    io->unknown = k.unknown;
+    return rv;
+}
+
+int hpack_decode_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_into *io)
+{
+    uint64_t key = bc_key(p, n);
+    if (key && d->bc && bc_hit(d, p, n, key, io->fields, &io->nfields, io->cap, &io->unknown,
+                               &io->field_bytes)) {
+        io->dropped = 0;
+        io->why = NULL;
+        return 0;
+    }
+    return decode_miss(d, p, n, key, io);
+}
+
 int hpack_decode_block_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field **fields,
                             size_t *nfields, size_t *cap, hpack_field_cb spill, void *u,
                             int *dropped, int *unknown, const char **why)
 {
-    sink k = {fields, nfields, cap, 0, 0, spill, u};
-    int rv = decode(d, p, n, NULL, NULL, &k, why);
-    *dropped = k.dropped;
-    *unknown = k.unknown;
+    hpack_into io = {*fields, *nfields, *cap, spill, u, 0, 0, NULL, 0};
+    int rv = hpack_decode_into(d, p, n, &io);
+    *fields = io.fields;
+    *nfields = io.nfields;
+    *cap = io.cap;
+    *dropped = io.dropped;
+    *unknown = io.unknown;
+    if (why)
+        *why = io.why;
     return rv;
 }

@@ -34,6 +34,10 @@ typedef struct hpack_field {
     uint32_t value_wire;  /* octets of the encoded value string (0 if indexed) */
     uint8_t unknown_name; /* refers to a dynamic entry inserted before the capture began */
     uint8_t unknown_value;/* (name/value are then empty and not to be trusted) */
+    /* (Addition) When nonzero, a static table index (1..61) whose name is exactly this field's
+     * name, known without comparing: the field named a static entry, or a dynamic entry that
+     * was inserted naming one. 0 says nothing (the name may still be a static one). */
+    uint8_t name_static;
 } hpack_field;
 
 typedef struct hpack_opts {
@@ -77,6 +81,22 @@ int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field
 int hpack_decode_block_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field **fields,
                             size_t *nfields, size_t *cap, hpack_field_cb spill, void *u,
                             int *dropped, int *unknown, const char **why);
+
+/* (Addition) hpack_decode_block_into with its arguments and results in one struct (fewer to
+ * pass per block), and one more result. fields, nfields, cap, spill and u are as there (the
+ * array persists across calls); dropped, unknown and why are set by each call as there.
+ * field_bytes: when the call returns 0 with dropped 0, the sum over the fields it appended of
+ * name_len + value_len + 2; else 0. */
+typedef struct hpack_into {
+    hpack_field *fields;
+    size_t nfields, cap;
+    hpack_field_cb spill;
+    void *u;
+    int dropped, unknown;
+    const char *why;
+    size_t field_bytes;
+} hpack_into;
+int hpack_decode_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_into *io);
 
 /* Huffman (RFC 7541 5.2, Appendix B). Decodes n octets into out (capacity outcap); returns the
  * decoded length or GW_EPARSE (invalid code, EOS, padding over 7 bits or not all ones) or

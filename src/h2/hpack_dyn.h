@@ -6,8 +6,42 @@
 #define HPACK_DYN_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define HPACK_ENTRY_OVERHEAD 32 /* RFC 7541 4.1 */
+
+/* memcpy of n bytes. Header strings are short, and a library call costs more than copying
+ * them in a few overlapping words. */
+static inline void hpack_copy(char *d, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 32) {
+        uint64_t a, b, c, e;
+        memcpy(&a, s, 8);
+        memcpy(&e, s + n - 8, 8);
+        if (n > 16) {
+            memcpy(&b, s + 8, 8);
+            memcpy(&c, s + n - 16, 8);
+            memcpy(d + 8, &b, 8);
+            memcpy(d + n - 16, &c, 8);
+        }
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &e, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, e;
+        memcpy(&a, s, 4);
+        memcpy(&e, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &e, 4);
+    } else if (n < 4) {
+        if (n) {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+    } else {
+        memcpy(d, s, n);
+    }
+}
 
 /* One entry's storage: name and value, each NUL-terminated. Evicted buffers are retired, not
  * freed, so strings the decoder handed out stay valid until hpack_dyn_release. */
@@ -30,6 +64,8 @@ typedef struct hpack_entry {
     uint32_t name_len;
     uint32_t value_len;
     uint8_t name_unknown;
+    uint8_t name_static; /* as hpack_field.name_static; 0 from hpack_dyn_insert, set by the
+                            decoder */
 } hpack_entry;
 
 typedef struct hpack_dyn {

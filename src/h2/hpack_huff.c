@@ -24,26 +24,37 @@ static uint32_t byte_step[256 * 256]; /* [state << 8 | byte], 256 KiB, written o
 static pthread_once_t byte_once = PTHREAD_ONCE_INIT;
 static _Atomic int byte_ready; /* skips pthread_once's cost once the table is built */
 
+/* Built once per process, and its cost counts for short captures: the high nibble's step is
+ * looked up once per 16 bytes. */
 static void build_byte_steps(void)
 {
     for (unsigned state = 0; state < 256; state++) {
-        for (unsigned byte = 0; byte < 256; byte++) {
-            const huff_step *hi = &huff_dec[state][byte >> 4];
-            const huff_step *lo = &huff_dec[hi->next][byte & 15];
-            uint32_t e = B_FAIL;
-            if (!(hi->flags & HUFF_FAIL) && !(lo->flags & HUFF_FAIL)) {
-                uint8_t sym[2] = {0, 0};
-                uint32_t nsym = 0;
-                uint16_t pair;
-                if (hi->flags & HUFF_SYM)
-                    sym[nsym++] = hi->sym;
-                if (lo->flags & HUFF_SYM)
-                    sym[nsym++] = lo->sym;
-                memcpy(&pair, sym, 2);
-                e = lo->next | (uint32_t)pair << 8 | nsym << 30 |
-                    ((lo->flags & HUFF_ACCEPT) ? B_ACCEPT : 0);
+        for (unsigned h = 0; h < 16; h++) {
+            const huff_step *hi = &huff_dec[state][h];
+            uint32_t *row = &byte_step[state << 8 | h << 4];
+            if (hi->flags & HUFF_FAIL) {
+                for (unsigned l = 0; l < 16; l++)
+                    row[l] = B_FAIL;
+                continue;
             }
-            byte_step[state << 8 | byte] = e;
+            const huff_step *lrow = huff_dec[hi->next];
+            for (unsigned l = 0; l < 16; l++) {
+                const huff_step *lo = &lrow[l];
+                uint32_t e = B_FAIL;
+                if (!(lo->flags & HUFF_FAIL)) {
+                    uint8_t sym[2] = {0, 0};
+                    uint32_t nsym = 0;
+                    uint16_t pair;
+                    if (hi->flags & HUFF_SYM)
+                        sym[nsym++] = hi->sym;
+                    if (lo->flags & HUFF_SYM)
+                        sym[nsym++] = lo->sym;
+                    memcpy(&pair, sym, 2);
+                    e = lo->next | (uint32_t)pair << 8 | nsym << 30 |
+                        ((lo->flags & HUFF_ACCEPT) ? B_ACCEPT : 0);
+                }
+                row[l] = e;
+            }
         }
     }
     atomic_store_explicit(&byte_ready, 1, memory_order_release);
@@ -65,15 +76,19 @@ ptrdiff_t hpack_huff_decode_why(const uint8_t *p, size_t n, uint8_t *out, size_t
     size_t fast = outcap >= 2 ? (outcap - 2) * 5 / 8 + 1 : 0;
     if (fast > n)
         fast = n;
+    /* A failing step emits nothing and leads to state 0, so the loop need not stop at one:
+     * the first failure is all that can go wrong here (no cap check), found at the end. */
+    uint32_t any = 0;
     for (; i < fast; i++) {
         e = byte_step[state << 8 | p[i]];
-        if (e & B_FAIL)
-            goto eos;
+        any |= e;
         uint16_t pair = B_PAIR(e);
         memcpy(out + o, &pair, 2);
         o += B_NSYM(e);
         state = B_NEXT(e);
     }
+    if (any & B_FAIL)
+        goto eos;
     for (; i < n; i++) {
         e = byte_step[state << 8 | p[i]];
         if (e & B_FAIL)

@@ -235,11 +235,9 @@ int hpack_dyn_insert(hpack_dyn *t, const char *name, size_t name_len, const char
         return GW_ENOMEM;
     b->next = NULL;
     char *buf = b->data;
-    if (name_len)
-        memcpy(buf, name, name_len);
+    hpack_copy(buf, name, name_len);
     buf[name_len] = 0;
-    if (value_len)
-        memcpy(buf + name_len + 1, value, value_len);
+    hpack_copy(buf + name_len + 1, value, value_len);
     buf[name_len + 1 + value_len] = 0;
     size_t k = t->first + t->count;
     hpack_entry *e = &t->ring[k >= t->cap ? k - t->cap : k];
@@ -249,6 +247,7 @@ int hpack_dyn_insert(hpack_dyn *t, const char *name, size_t name_len, const char
     e->name_len = (uint32_t)name_len;
     e->value_len = (uint32_t)value_len;
     e->name_unknown = name_unknown ? 1 : 0;
+    e->name_static = 0;
     t->count++;
     t->size += need;
     if (name_unknown)

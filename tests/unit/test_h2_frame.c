@@ -81,6 +81,10 @@ static const vec vecs[] = {
     {"window stream", "000004 08 00 00000001 8000ffff", NULL, 1, -1, 0},
     {"window zero", "000004 08 00 00000000 00000000", "WINDOW_UPDATE increment of 0", 1, -1, 0},
     {"window len 3", "000003 08 00 00000000 000001", "WINDOW_UPDATE length is not 4", 0, -1, 0},
+    {"window len 5", "000005 08 00 00000000 0000000100", "WINDOW_UPDATE length is not 4", 0, -1, 0},
+    {"window reserved only", "000004 08 00 00000001 80000000", "WINDOW_UPDATE increment of 0", 1, -1,
+     0},
+    {"ping len 9", "000009 06 00 00000000 010203040506070809", "PING length is not 8", 0, 0, 9},
     /* CONTINUATION 6.10 */
     {"continuation", "000002 09 04 00000001 8286", NULL, 1, 0, 2},
     {"continuation stream 0", "000002 09 00 00000000 8286", "stream frame on stream 0", 0, 0, 2},
@@ -373,8 +377,41 @@ static void test_envelope(void)
     }
 }
 
+/* The well-formed WINDOW_UPDATE and PING take a shortcut: the same fields as the general path
+ * would set, every typed field included. */
+static void test_chatter(void)
+{
+    const struct {
+        const char *hex;
+        uint32_t inc;
+    } w[] = {{"000004 08 00 00000000 0000ffff", 0xffff},
+             {"000004 08 00 00000005 ffffffff", 0x7fffffff},
+             {"000004 08 00 00000000 80000001", 1},
+             {"000008 06 01 00000000 0102030405060708", 0}};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        uint8_t buf[256];
+        h2_frame f = parse1(w[i].hex, buf);
+        GW_CHECK(f.anomaly == NULL);
+        GW_CHECK_INT(f.window_increment, w[i].inc);
+        GW_CHECK(f.payload == buf + 9);
+        GW_CHECK_INT(f.pad_len, 0);
+        GW_CHECK_INT(f.has_priority, 0);
+        GW_CHECK_INT(f.error_code, 0);
+        GW_CHECK_INT(f.nsettings, 0);
+        GW_CHECK_INT(f.last_stream_id, 0);
+        if (f.type == H2_FRAME_PING) {
+            GW_CHECK(f.data == buf + 9);
+            GW_CHECK_INT(f.data_len, 8);
+        } else {
+            GW_CHECK(f.data == NULL);
+            GW_CHECK_INT(f.data_len, 0);
+        }
+    }
+}
+
 int main(void)
 {
+    test_chatter();
     test_vectors();
     test_fields();
     test_seed();

@@ -1296,6 +1296,135 @@ static void test_into(void)
     GW_CHECK(saw_spill);
 }
 
+
+/* Block cache and the other hpack_decode_into results: the cached entry point against
+ * hpack_decode_block (which never caches), block by block, with what can change the table
+ * between identical blocks. Steps "!desync" and "!max N" act on both decoders. */
+static void cache_matches(const char *const *steps, int ns, int synced)
+{
+    hpack_decoder *a = hpack_decoder_new(NULL, synced), *b = hpack_decoder_new(NULL, synced);
+    int spilled = 0;
+    hpack_into io;
+    memset(&io, 0, sizeof io);
+    io.spill = spill_count;
+    io.u = &spilled;
+    for (int i = 0; i < ns; i++) {
+        if (steps[i][0] == '!') {
+            if (strcmp(steps[i], "!desync") == 0) {
+                hpack_decoder_desync(a);
+                hpack_decoder_desync(b);
+            } else {
+                size_t max = (size_t)strtoul(steps[i] + 5, NULL, 10);
+                hpack_decoder_set_max_table_size(a, max);
+                hpack_decoder_set_max_table_size(b, max);
+            }
+            continue;
+        }
+        got g;
+        const char *wa = NULL;
+        int ra = dec_hex(a, steps[i], &g, &wa);
+        size_t n = gw_test_unhex(steps[i], blk, sizeof blk);
+        io.nfields = 0;
+        io.dropped = io.unknown = -1;
+        io.why = "unset";
+        io.field_bytes = 12345;
+        int rb = hpack_decode_into(b, blk, n, &io);
+        if (rb != ra || io.nfields != (size_t)g.n)
+            fprintf(stderr, "cache step %d (%s): %d/%d, %zu/%d fields\n", i, steps[i], rb, ra,
+                    io.nfields, g.n);
+        GW_CHECK_INT(rb, ra);
+        GW_CHECK((wa == NULL) == (io.why == NULL));
+        if (wa && io.why)
+            GW_CHECK_STR(io.why, wa);
+        GW_CHECK_INT(io.dropped, 0);
+        GW_CHECK_INT(spilled, 0);
+        GW_CHECK_INT(io.nfields, g.n);
+        int unk = 0;
+        size_t bytes = 0;
+        for (size_t k = 0; k < io.nfields && k < MAXF; k++) {
+            const hpack_field *x = &io.fields[k], *y = &g.v[k].f;
+            GW_CHECK_MEM(x->name, x->name_len, g.v[k].name, g.v[k].name_len);
+            GW_CHECK_MEM(x->value, x->value_len, g.v[k].value, g.v[k].value_len);
+            GW_CHECK_INT(x->rep, y->rep);
+            GW_CHECK_INT(x->index, y->index);
+            GW_CHECK_INT(x->name_huff, y->name_huff);
+            GW_CHECK_INT(x->value_huff, y->value_huff);
+            GW_CHECK_INT(x->name_wire, y->name_wire);
+            GW_CHECK_INT(x->value_wire, y->value_wire);
+            GW_CHECK_INT(x->unknown_name, y->unknown_name);
+            GW_CHECK_INT(x->unknown_value, y->unknown_value);
+            GW_CHECK_INT(x->name_static, y->name_static);
+            if (x->name_static) /* the promise: exactly that static entry's name */
+                GW_CHECK_MEM(x->name, x->name_len, hpack_static_name(x->name_static),
+                             strlen(hpack_static_name(x->name_static)));
+            unk |= y->unknown_name | y->unknown_value;
+            bytes += x->name_len + x->value_len + 2;
+        }
+        GW_CHECK_INT(io.unknown, unk);
+        GW_CHECK_INT(io.field_bytes, rb == 0 ? bytes : 0);
+        GW_CHECK_INT(hpack_decoder_synced(b), hpack_decoder_synced(a));
+        GW_CHECK_INT(hpack_decoder_table(b)->size, hpack_decoder_table(a)->size);
+        GW_CHECK_INT(hpack_decoder_table(b)->count, hpack_decoder_table(a)->count);
+    }
+    gw_free(io.fields);
+    hpack_decoder_del(a);
+    hpack_decoder_del(b);
+}
+
+static void test_block_cache(void)
+{
+    const char *synced[] = {
+        "40 01 61 01 78",            /* a: x (62) */
+        "be 82", "be 82", "82 be",   /* the same octets twice: the second from the cache */
+        "40 01 62 01 79",            /* b: y (62), a: x (63): the same octets, other fields */
+        "be 82", "be 82", "bf be", "bf be",
+        "!max 40",                   /* keeps the newest entry only (34 octets) */
+        "be 82", "be 82", "bf 82",   /* 63 is gone: an error, and the decoder desyncs */
+        "be 82", "be 82",            /* now references past our entries are unknown */
+        "40 01 63 01 7a", "be bf", "be bf",
+        "!desync", "be bf", "be bf",
+        "!max 4096", "3f e1 1f", "be", "40 01 64 01 77", "be 82", "be 82",
+        "20", "be 82", "be 82",      /* size update to 0: the table is empty */
+        "40 01 65 01 76", "be be be be be be be be", "be be be be be be be be",
+        "be be be be be be be be be", "ff 00", "ff 00", "80", "80",
+    };
+    cache_matches(synced, (int)(sizeof synced / sizeof synced[0]), 1);
+    const char *mid[] = {"be bf", "be bf", "40 01 61 01 78", "be bf", "be bf", "c0", "c0",
+                         "!desync", "be", "be"};
+    cache_matches(mid, (int)(sizeof mid / sizeof mid[0]), 0);
+    /* A table that evicts on every insertion, as a busy connection's does. */
+    const char *busy[] = {"40 01 61 01 78", "40 01 62 01 79", "be bf", "!max 68", "be bf",
+                          "40 01 63 01 7a", "be bf", "be bf", "40 01 63 01 7a", "be bf",
+                          "be bf"};
+    cache_matches(busy, (int)(sizeof busy / sizeof busy[0]), 1);
+    into_matches(synced, 9, 4096, 1); /* and through hpack_decode_block_into */
+
+    /* name_static: from the static table, through dynamic entries inserted naming it, not for
+     * new names. */
+    hpack_decoder *d = hpack_decoder_new(NULL, 1);
+    hpack_into io;
+    memset(&io, 0, sizeof io);
+    const char *blocks[] = {"44 01 2f", "be", "40 02 7465 01 74", "be bf", "82 0f 2d 01 78",
+                            "7e 01 79", "be"};
+    const uint8_t want_ns[][3] = {{4}, {4}, {0}, {0, 4}, {2, 60}, {0}, {0}};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+        size_t n = gw_test_unhex(blocks[i], blk, sizeof blk);
+        io.nfields = 0;
+        GW_CHECK_INT(hpack_decode_into(d, blk, n, &io), 0);
+        for (size_t k = 0; k < io.nfields; k++)
+            GW_CHECK_INT(io.fields[k].name_static, want_ns[i][k]);
+    }
+    gw_free(io.fields);
+    hpack_decoder_del(d);
+
+    /* Literal names are remembered whatever the representation: the same Huffman coded new
+     * name with incremental indexing, block after block, decodes the same. */
+    const char *names[] = {"40 88 9acac8b21234da8f 01 30", "40 88 9acac8b21234da8f 01 31",
+                           "40 88 9acac8b21234da8f 01 32", "be bf c0"};
+    cache_matches(names, 4, 1);
+    into_matches(names, 4, 4096, 1);
+}
+
 int main(void)
 {
     test_c1_integers();
@@ -1314,5 +1443,6 @@ int main(void)
     test_names_and_settings();
     test_failmalloc();
     test_into();
+    test_block_cache();
     GW_TEST_END();
 }
