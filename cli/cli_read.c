@@ -478,15 +478,20 @@ int cli_read_main(int argc, char **argv, int live)
     }
     vo.schemas = schemas;
     learn_schemas = schemas;
+    /* Passes before the main one (reflection, the split's sample) read the file again: only a
+     * regular file can be read twice (a pipe such as <(zcat f.pcap.gz) would lose its start). */
+    struct stat fst;
+    int rereadable = !live && strcmp(file, "-") != 0 && stat(file, &fst) == 0 &&
+                     S_ISREG(fst.st_mode);
     int refl = 0;
-    if (!no_learn && !live && strcmp(file, "-") != 0 && !dopts.no_grpc &&
+    if (!no_learn && rereadable && !dopts.no_grpc &&
         (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && (refl = mentions_reflection(file)))
         (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
     /* The second core dissects half of the connections when that pays (split_pays) and the
      * records can be merged back into one thread's order: files, the call log or --stats, no -c,
      * and no schemas learned during the pass (--stats shows none; a file that never mentions
      * reflection teaches none). */
-    int split = !live && vo.threads >= 2 && strcmp(file, "-") != 0 &&
+    int split = rereadable && vo.threads >= 2 &&
                 (kind == VIEW_CALLS || kind == VIEW_STATS) && !vo.max_count && !vo.line_flush &&
                 (kind == VIEW_STATS || no_learn || !refl) && split_pays(file, filter, &dopts);
     if (split) {
