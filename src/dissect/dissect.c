@@ -267,23 +267,16 @@ static int post(dissect *d, const ev *e, const uint8_t *p, size_t n)
     return 0;
 }
 
-static void post_simple(dissect *d, conn_state *cs, const tcp_conn *c, int type, int dir,
-                        uint64_t off, uint64_t len, uint64_t pkt_no, int64_t ts, const char *what,
-                        const uint8_t *p, size_t n)
+/* An event of connection cs numbered now, with c's fields as they stand; callers add the rest. */
+static ev ev_of(dissect *d, conn_state *cs, const tcp_conn *c, int type)
 {
     ev e;
     memset(&e, 0, sizeof e);
     e.seq = next_seq(d, cs);
     e.cs = cs;
     e.type = (uint8_t)type;
-    e.dir = (uint8_t)dir;
-    e.off = off;
-    e.len = len;
-    e.pkt_no = pkt_no;
-    e.ts = ts;
-    e.what = what;
     snap_of(&e.snap, c);
-    (void)post(d, &e, p, n);
+    return e;
 }
 
 static void t_open(void *u, tcp_conn *c)
@@ -317,7 +310,8 @@ static void t_open(void *u, tcp_conn *c)
     d->sp->live[1]++;
     cs->mirror = *c;
     cs->mirror.user = NULL;
-    post_simple(d, cs, c, EV_OPEN, 0, 0, 0, 0, 0, NULL, NULL, 0);
+    ev e = ev_of(d, cs, c, EV_OPEN);
+    (void)post(d, &e, NULL, 0);
 }
 
 static void t_data(void *u, tcp_conn *c, int dir, uint64_t off, const uint8_t *p, size_t n,
@@ -330,7 +324,12 @@ static void t_data(void *u, tcp_conn *c, int dir, uint64_t off, const uint8_t *p
     if (d->sp)
         d->sp->epoch_bytes += n;
     if (cs->remote) {
-        post_simple(d, cs, c, EV_DATA, dir, off, 0, pkt_no, ts, NULL, p, n);
+        ev e = ev_of(d, cs, c, EV_DATA);
+        e.dir = (uint8_t)dir;
+        e.off = off;
+        e.pkt_no = pkt_no;
+        e.ts = ts;
+        (void)post(d, &e, p, n);
         return;
     }
     if (d->sp)
@@ -345,7 +344,13 @@ static void t_gap(void *u, tcp_conn *c, int dir, uint64_t off, uint64_t len, uin
     dissect *d = u;
     conn_state *cs = c->user;
     if (cs && cs->remote) {
-        post_simple(d, cs, c, EV_GAP, dir, off, len, pkt_no, ts, NULL, NULL, 0);
+        ev e = ev_of(d, cs, c, EV_GAP);
+        e.dir = (uint8_t)dir;
+        e.off = off;
+        e.len = len;
+        e.pkt_no = pkt_no;
+        e.ts = ts;
+        (void)post(d, &e, NULL, 0);
         return;
     }
     if (d->sp)
@@ -358,7 +363,11 @@ static void t_anomaly(void *u, tcp_conn *c, int dir, uint64_t pkt_no, const char
     dissect *d = u;
     conn_state *cs = c->user;
     if (cs && cs->remote) {
-        post_simple(d, cs, c, EV_ANOMALY, dir, 0, 0, pkt_no, 0, what, NULL, 0);
+        ev e = ev_of(d, cs, c, EV_ANOMALY);
+        e.dir = (uint8_t)dir;
+        e.pkt_no = pkt_no;
+        e.what = what;
+        (void)post(d, &e, NULL, 0);
         return;
     }
     if (d->sp)
@@ -375,13 +384,8 @@ static void t_close(void *u, tcp_conn *c, int why)
     if (cs && cs->remote) {
         /* The whole tcp_conn travels: views read its counters when it closes. */
         d->sp->live[1]--;
-        ev e;
-        memset(&e, 0, sizeof e);
-        e.seq = next_seq(d, cs);
-        e.cs = cs;
-        e.type = EV_CLOSE;
+        ev e = ev_of(d, cs, c, EV_CLOSE);
         e.why = why;
-        snap_of(&e.snap, c);
         tcp_conn full = *c;
         full.user = NULL;
         (void)post(d, &e, (const uint8_t *)&full, sizeof full);
