@@ -483,17 +483,21 @@ int cli_read_main(int argc, char **argv, int live)
     struct stat fst;
     int rereadable = !live && strcmp(file, "-") != 0 && stat(file, &fst) == 0 &&
                      S_ISREG(fst.st_mode);
-    int refl = 0;
-    if (!no_learn && rereadable && !dopts.no_grpc &&
-        (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE) && (refl = mentions_reflection(file)))
-        (void)learn_prepass(file, filter, &dopts); /* the main pass reports read errors */
+    int scanned = !no_learn && rereadable && !dopts.no_grpc &&
+                  (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE);
+    int refl = scanned && mentions_reflection(file), learned = 0;
+    if (refl)
+        learned = learn_prepass(file, filter, &dopts) == 0; /* the main pass reports read errors */
+    /* The main pass learns schemas only when nothing before it could: --stats shows none, and a
+     * scanned file either taught them all in its first pass or mentions no reflection at all. */
+    int learn_live = !no_learn && !dopts.no_grpc && kind != VIEW_STATS &&
+                     !(scanned && (!refl || learned));
     /* The second core dissects half of the connections when that pays (split_pays) and the
      * records can be merged back into one thread's order: files, the call log or --stats, no -c,
-     * and no schemas learned during the pass (--stats shows none; a file that never mentions
-     * reflection teaches none). */
+     * and no schemas learned during the pass. */
     int split = rereadable && vo.threads >= 2 &&
                 (kind == VIEW_CALLS || kind == VIEW_STATS) && !vo.max_count && !vo.line_flush &&
-                (kind == VIEW_STATS || no_learn || !refl) && split_pays(file, filter, &dopts);
+                !learn_live && split_pays(file, filter, &dopts);
     if (split) {
         dissect_sink sinks[2];
         if (view_new_pair(&v, kind, &vo, sinks) == 0 &&
@@ -507,7 +511,7 @@ int cli_read_main(int argc, char **argv, int live)
         rc = CLI_EXIT_FAIL;
         goto out;
     }
-    if (!no_learn && !dopts.no_grpc) {
+    if (learn_live) {
         /* Live and stdin learn as they go: later calls benefit. */
         learn_next = sink.on_message;
         sink.on_message = learn_message;
