@@ -285,14 +285,13 @@ static void t_open(void *u, tcp_conn *c)
     d->st.conns++;
     conn_state *cs = gw_calloc(1, sizeof *cs); /* owned as the struct's comment says */
     /* Deal: the reading thread also reads, runs tcp for every connection and posts the other
-     * thread's events (about a seventh of the work on small calls), so it takes 7 live
-     * connections for every 9 of the other's - or 1 for 2 while the other thread keeps waiting
-     * for it, 1 for 1 while it waits for the other. Output does not depend on the deal. */
+     * thread's events (about a seventh of the work on small calls), so it keeps split_share
+     * live connections of every 16 - one more while it keeps waiting for the other thread, two
+     * fewer while the other keeps waiting for it. Output does not depend on the deal. */
     int who = 0;
     if (d->sp && cs) {
-        static const uint64_t w[3][2] = {{1, 1}, {7, 9}, {1, 2}}; /* by lean: live1 * a <= live0 * b */
-        const uint64_t *r = w[d->sp->lean + 1];
-        who = d->sp->live[1] * r[0] <= d->sp->live[0] * r[1];
+        uint64_t r = (uint64_t)(d->o.split_share + (d->sp->lean < 0) - 2 * (d->sp->lean > 0));
+        who = d->sp->live[1] * r <= d->sp->live[0] * (16 - r);
     }
     if (cs) {
         cs->up = &d->up[who];
@@ -585,6 +584,8 @@ static int make(dissect **out, const dissect_opts *opts, const dissect_sink *sin
         d->o = *opts;
     else
         dissect_opts_default(&d->o);
+    if (d->o.split_share < 3 || d->o.split_share > 14)
+        d->o.split_share = 7; /* the default, and room for lean's +1 and -2 */
     d->nup = n;
     for (int i = 0; i < n; i++) {
         d->up[i].d = d;

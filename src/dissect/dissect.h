@@ -21,6 +21,10 @@ typedef struct dissect_opts {
     uint16_t h2_ports[DISSECT_MAX_H2_PORTS]; /* --h2-port: HTTP/2 without detection */
     int n_h2_ports;
     int no_grpc;                            /* views that need only frames skip call assembly */
+    /* Split reading: of every 16 live connections, how many the reading thread keeps for its
+     * own upper layers (it also reads and runs tcp for all). 0 means the default, 7. Views
+     * whose records cost more per call want it higher. */
+    int split_share;
 } dissect_opts;
 void dissect_opts_default(dissect_opts *o);
 
