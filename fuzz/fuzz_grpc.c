@@ -1,7 +1,9 @@
 /* fuzz_grpc: the gRPC layer. The input drives (1) the deframer and every decompressor directly,
  * with small caps, and (2) a script of synthetic HTTP/2 frame records (headers from a small
  * vocabulary, DATA with input bytes or gzip-compressed messages, RST_STREAM, GOAWAY, lost bytes)
- * through a grpc_conn, whose callbacks read everything a view would. */
+ * through a grpc_conn, whose callbacks read everything a view would. The script runs twice,
+ * with grpc_call's one-message-per-frame path on and off: what the callbacks see (hashed) must
+ * be the same. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,17 +11,23 @@
 #include "common/gw_buf.h"
 #include "grpc/grpc_call.h"
 #include "grpc/grpc_msg.h"
+#include "grpc/grpc_priv.h"
 
 static volatile size_t sink;
+static uint64_t hash; /* FNV-1a over what the callbacks see */
 
 static void touch(const void *p, size_t n)
 {
     const uint8_t *b = p;
     size_t s = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         s += b[i];
+        hash = (hash ^ b[i]) * 0x100000001b3ull;
+    }
     sink += s;
 }
+
+static void mix(int64_t v) { touch(&v, sizeof v); }
 
 static void touch_str(const char *s)
 {
@@ -43,12 +51,30 @@ static void frame_msg_cb(void *u, const grpc_frame_msg *m)
 
 static void on_start(void *u, grpc_call *c)
 {
+    mix(c->stream);
     touch_str(c->method);
     touch_str(c->kind);
 }
 
+static void mix_msg(const grpc_msg *m)
+{
+    mix(m->from_client);
+    mix(m->index);
+    mix(m->length);
+    mix(m->compressed);
+    mix(m->decoded);
+    mix(m->truncated);
+    mix((int64_t)m->data_len);
+    mix(m->data != NULL);
+    mix((int64_t)m->first_pkt);
+    mix((int64_t)m->last_pkt);
+    mix(m->ts_ns);
+}
+
 static void on_message(void *u, grpc_call *c, const grpc_msg *m)
 {
+    mix_msg(m);
+    mix((int64_t)c->n_msgs);
     if (m->data)
         touch(m->data, m->data_len);
     touch_str(m->encoding);
@@ -57,6 +83,15 @@ static void on_message(void *u, grpc_call *c, const grpc_msg *m)
 
 static void on_end(void *u, grpc_call *c)
 {
+    const int64_t nums[] = {c->stream, c->timeout_ns, c->is_grpc, c->http_status, c->grpc_status,
+                            c->implied_status, c->trailers_only, c->rst_code, c->rst_by_client,
+                            c->goaway, c->t_start, c->t_first_resp, c->t_end,
+                            (int64_t)c->first_pkt, (int64_t)c->last_pkt, c->n_req, c->n_resp,
+                            (int64_t)c->req_bytes, (int64_t)c->resp_bytes, (int64_t)c->n_msgs,
+                            c->msgs_dropped, c->complete, (int64_t)c->n_req_headers,
+                            (int64_t)c->n_resp_headers, (int64_t)c->n_trailers,
+                            (int64_t)c->n_anomalies};
+    touch(nums, sizeof nums);
     touch_str(c->method);
     touch_str(c->authority);
     touch_str(c->content_type);
@@ -75,6 +110,7 @@ static void on_end(void *u, grpc_call *c)
             touch(arrs[a][i].value, arrs[a][i].value_len + 1);
         }
     for (size_t i = 0; i < c->n_msgs; i++) {
+        mix_msg(&c->msgs[i]);
         if (c->msgs[i].data)
             touch(c->msgs[i].data, c->msgs[i].data_len);
         touch_str(c->msgs[i].encoding);
@@ -143,10 +179,12 @@ static void base(h2_frame_rec *fr, rd *r, uint8_t type, uint32_t sid, uint64_t *
     fr->f.stream_id = sid;
 }
 
-static void run_script(const uint8_t *data, size_t size)
+static void run_script(const uint8_t *data, size_t size, int keep)
 {
     grpc_opts o;
     grpc_opts_default(&o);
+    o.keep = keep;
+    o.no_header_lists = keep != GRPC_KEEP_ALL;
     o.max_message = 256;
     o.max_decompressed = 4096;
     o.max_ratio = 20;
@@ -291,6 +329,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t ml = size < 64 ? size : 64;
     sink += grpc_message_unescape((const char *)data, ml, msgbuf);
 
-    run_script(data, size);
+    int keep = size ? data[size - 1] % 3 : 0;
+    hash = 0xcbf29ce484222325ull;
+    run_script(data, size, keep);
+    uint64_t fast = hash;
+    hash = 0xcbf29ce484222325ull;
+    grpc_call_fast_path(0);
+    run_script(data, size, keep);
+    grpc_call_fast_path(1);
+    if (hash != fast)
+        __builtin_trap(); /* the one-message-per-frame path differs from the deframer's */
     return 0;
 }

@@ -9,4 +9,9 @@
  * misplaced padding or a dangling single character. */
 ptrdiff_t grpc_base64_decode(const char *s, size_t n, uint8_t *out);
 
+/* Tests only: on = 0 sends every DATA frame through the deframer, with the one-message-per-
+ * frame path of grpc_call off, so that differential tests can run the same frames both ways;
+ * on = 1 (the default) turns it back on. A process-wide switch, not for concurrent use. */
+void grpc_call_fast_path(int on);
+
 #endif

@@ -2,6 +2,7 @@
  * helloworld call first), status mapping helpers, caps, loss, mid-connection captures. */
 #include "gw_test.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "common/gw_buf.h"
@@ -1206,6 +1207,286 @@ static void test_hints(void)
     }
 }
 
+/* ---- the one-message-per-frame path against the deframer ---- */
+
+/* Everything the callbacks see, as text: on_message's record (and the call's last record), and
+ * at on_call_end every field of the call with its retained records and header lists. */
+static char T[32768];
+static size_t tn;
+static int take_mode; /* on_message takes the retained bytes, as the JSON messages view does */
+
+static void tput(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void tput(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(T + tn, sizeof T - tn, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        tn += (size_t)k < sizeof T - tn ? (size_t)k : sizeof T - tn - 1;
+}
+
+static void tmsg(const grpc_msg *m)
+{
+    tput("[%d %u %u c%d d%d t%d %s %s fp%llu lp%llu ts%lld", m->from_client, m->index, m->length,
+         m->compressed, m->decoded, m->truncated, m->encoding, m->why ? m->why : "-",
+         (unsigned long long)m->first_pkt, (unsigned long long)m->last_pkt, (long long)m->ts_ns);
+    tput(m->data ? " data%zu=" : " nodata%zu", m->data_len);
+    for (size_t i = 0; m->data && i < m->data_len; i++)
+        tput("%02x", m->data[i]);
+    tput("]");
+}
+
+static void tcb_start(void *u, grpc_call *c) { tput("S%u;", c->stream); }
+
+static void tcb_msg(void *u, grpc_call *c, const grpc_msg *m)
+{
+    tput("M");
+    tmsg(m);
+    if (c->n_msgs) {
+        const grpc_msg *r = &c->msgs[c->n_msgs - 1];
+        tput(" last=%d/%u/%d", r->from_client, r->index, r->data != NULL);
+        if (take_mode) {
+            uint8_t *p = grpc_call_take_data(c, c->n_msgs - 1);
+            tput(" took%d", p != NULL);
+            gw_free(p);
+        }
+    }
+    tput(";\n");
+}
+
+static void tkv(const char *what, const grpc_kv *kv, size_t n)
+{
+    tput(" %s%zu:", what, n);
+    for (size_t i = 0; i < n; i++)
+        tput("%s=%s|", kv[i].name, kv[i].value);
+}
+
+static void tcb_end(void *u, grpc_call *c)
+{
+    tput("E%u %s %s %s %s %s %s to%lld g%d %s h%d s%d i%d m=%s d%zu to%d rst%lld/%d ga%d", c->stream,
+         c->method ? c->method : "-", c->authority ? c->authority : "-",
+         c->content_type ? c->content_type : "-", c->req_encoding ? c->req_encoding : "-",
+         c->resp_encoding ? c->resp_encoding : "-", c->timeout_raw ? c->timeout_raw : "-",
+         (long long)c->timeout_ns, c->is_grpc, c->kind, c->http_status, c->grpc_status,
+         c->implied_status, c->grpc_message ? c->grpc_message : "-", c->status_details_len,
+         c->trailers_only, (long long)c->rst_code, c->rst_by_client, c->goaway);
+    tput(" t%lld/%lld/%lld p%llu/%llu n%u/%u b%llu/%llu drop%d comp%d", (long long)c->t_start,
+         (long long)c->t_first_resp, (long long)c->t_end, (unsigned long long)c->first_pkt,
+         (unsigned long long)c->last_pkt, c->n_req, c->n_resp, (unsigned long long)c->req_bytes,
+         (unsigned long long)c->resp_bytes, c->msgs_dropped, c->complete);
+    tkv("req", c->req_headers, c->n_req_headers);
+    tkv("resp", c->resp_headers, c->n_resp_headers);
+    tkv("trl", c->trailers, c->n_trailers);
+    for (size_t i = 0; i < c->n_anomalies; i++)
+        tput(" A:%s", c->anomalies[i]);
+    for (size_t i = 0; i < c->n_msgs; i++)
+        tmsg(&c->msgs[i]);
+    tput(";\n");
+}
+
+/* A DATA payload as one frame (k == 0) or as two frames split at k, both carried by the same
+ * packet: the records must not tell them apart (a split message always takes the deframer). */
+static void Dk(grpc_conn *g, int from_client, uint32_t sid, int end_stream, const uint8_t *p,
+               size_t n, size_t k)
+{
+    h2_frame_rec r;
+    base(&r, from_client, H2_FRAME_DATA, sid, end_stream ? H2_FLAG_END_STREAM : 0);
+    r.f.length = r.f.data_len = (uint32_t)(k ? k : n);
+    r.f.payload = r.f.data = p;
+    if (k)
+        r.f.flags = 0;
+    grpc_conn_frame(g, &r);
+    if (!k)
+        return;
+    r.f.flags = end_stream ? H2_FLAG_END_STREAM : 0;
+    r.f.length = r.f.data_len = (uint32_t)(n - k);
+    r.f.payload = r.f.data = p + k;
+    grpc_conn_frame(g, &r);
+}
+
+typedef struct fp_case {
+    const char *ct;       /* request and response content-type */
+    const char *enc;      /* grpc-encoding both ways, or NULL */
+    const char *path;
+    int flag;             /* the messages' flag byte */
+    int gz;               /* bodies gzip-compressed for real */
+    size_t req_len, resp_len;
+    int nresp;            /* response messages, one frame each */
+    int mid;              /* the capture starts with the request DATA (no request headers) */
+} fp_case;
+
+/* One call; the request message split at kq, the first response message at ks (0: whole).
+ * Returns the trace length; the trace is in T. */
+static size_t fp_run(const grpc_opts *o, const fp_case *fc, size_t kq, size_t ks)
+{
+    tn = 0;
+    T[0] = '\0';
+    pkt = 10;
+    grpc_callbacks cb = {NULL, tcb_start, tcb_msg, tcb_end};
+    grpc_conn *g = grpc_conn_new(o, &cb, NULL);
+    const char *req[] = {":method", "POST", ":path", fc->path, ":authority", "a:1",
+                         "content-type", fc->ct, "grpc-timeout", "5m", "grpc-encoding",
+                         fc->enc, NULL};
+    const char *resp[] = {":status", "200", "content-type", fc->ct, "grpc-encoding", fc->enc, NULL};
+    if (!fc->enc)
+        req[10] = resp[4] = NULL;
+    uint8_t body[2][64], m[2][200];
+    size_t mn[2];
+    for (int d = 0; d < 2; d++) {
+        size_t len = d ? fc->resp_len : fc->req_len;
+        for (size_t i = 0; i < len; i++)
+            body[d][i] = (uint8_t)(d * 100 + i * 7);
+        gw_buf z;
+        gw_buf_init(&z, 0);
+        if (fc->gz && grpc_compress_gzip(body[d], len, &z) == 0 && z.len < 190)
+            mn[d] = msg(m[d], fc->flag, z.data, z.len);
+        else
+            mn[d] = msg(m[d], fc->flag, body[d], len);
+        gw_buf_free(&z);
+    }
+    if (!fc->mid)
+        H(g, 1, 1, 0, req);
+    Dk(g, 1, 1, 1, m[0], mn[0], kq);
+    H(g, 0, 1, 0, resp);
+    for (int i = 0; i < fc->nresp; i++)
+        Dk(g, 0, 1, 0, m[1], mn[1], i == 0 ? ks : 0);
+    H(g, 0, 1, 1, seed_trl);
+    grpc_conn_close(g, 0);
+    grpc_conn_del(g);
+    return tn;
+}
+
+static void test_fast_path(void)
+{
+    static const fp_case cases[] = {
+        {"application/grpc", NULL, "/a.B/C", 0, 0, 7, 13, 1, 0},
+        {"application/grpc", NULL, "/a.B/C", 0, 0, 0, 1, 3, 0},
+        {"application/grpc", NULL, "/a.B/C", 0, 0, 40, 60, 2, 0},
+        {"application/grpc", "gzip", "/a.B/C", 1, 1, 30, 50, 1, 0},
+        {"application/grpc", "gzip", "/a.B/C", 1, 0, 9, 9, 1, 0},   /* corrupt gzip */
+        {"application/grpc", NULL, "/a.B/C", 1, 0, 9, 9, 1, 0},     /* flag without encoding */
+        {"application/grpc", "zz", "/a.B/C", 1, 0, 9, 9, 1, 0},     /* unknown encoding */
+        {"application/grpc", NULL, "/a.B/C", 0x80, 0, 9, 9, 1, 0},  /* odd flag bits */
+        {"application/grpc+proto", NULL, "/x/grpc.reflection.v1.R/S", 0, 0, 12, 12, 2, 0},
+        {"application/grpc-web", NULL, "/a.B/C", 0, 0, 9, 9, 1, 0},
+        {"application/grpc-web-text", NULL, "/a.B/C", 0, 0, 9, 9, 1, 0},
+        {"text/html", NULL, "/a.B/C", 0, 0, 9, 9, 1, 0},
+        {"application/grpc", NULL, "/a.B/C", 0, 0, 7, 13, 2, 1},    /* seen mid-call */
+    };
+    static char whole[32768];
+    for (int keep = GRPC_KEEP_ALL; keep <= GRPC_KEEP_NONE; keep++)
+        for (int cfg = 0; cfg < 4; cfg++)
+            for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+                grpc_opts o;
+                grpc_opts_default(&o);
+                o.keep = keep;
+                o.no_header_lists = cfg & 1;
+                if (cfg & 2) {
+                    o.max_message = 20; /* some messages over it */
+                    o.max_retained = 25;
+                }
+                take_mode = cfg == 1;
+                const fp_case *fc = &cases[ci];
+                size_t wn = fp_run(&o, fc, 0, 0);
+                memcpy(whole, T, wn + 1);
+                GW_CHECK(wn > 0 && wn < sizeof T - 1);
+                /* Every split of the request message, then of the first response message. */
+                size_t qn = 5 + fc->req_len, sn = 5 + fc->resp_len;
+                if (fc->gz) /* the compressed sizes: long enough to split anywhere in */
+                    qn = sn = 12;
+                int same = 1;
+                grpc_call_fast_path(0); /* the same frames through the deframer */
+                fp_run(&o, fc, 0, 0);
+                grpc_call_fast_path(1);
+                same &= strcmp(T, whole) == 0;
+                for (size_t k = 1; k < qn; k++) {
+                    fp_run(&o, fc, k, 0);
+                    same &= strcmp(T, whole) == 0;
+                }
+                for (size_t k = 1; k < sn; k++) {
+                    fp_run(&o, fc, 0, k);
+                    same &= strcmp(T, whole) == 0;
+                }
+                if (!same)
+                    printf("fast path differs: keep %d cfg %d case %zu\n%s", keep, cfg, ci, whole);
+                GW_CHECK(same);
+            }
+    take_mode = 0;
+}
+
+/* The reflection check (its calls keep every body) is strstr on the path as a C string. */
+static void test_reflection_path(void)
+{
+    static const char *const paths[] = {
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/helloworld.Greeter/SayHello", "/grpc.reflection.", "grpc.reflection.", "/grpc.reflection",
+        "/x/grpc.reflection.y", "//grpc.reflection.", "/grpc.reflectiom./grpc.reflection.",
+        "/grpc.reflection/.grpc.reflection.", "/grpc.reflection.\0/grpc.reflection.",
+        "/a\0/grpc.reflection.v1.S/M", "/GRPC.reflection.x", "", "/", "....................",
+        "/grpc.health.v1.Health/Check", "/xgrpc.reflection.", "reflection./grpc.reflection.v",
+    };
+    static const size_t lens[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 34, 25, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t seed = 12345;
+    char buf[80];
+    for (int round = 0; round < 400; round++) {
+        const char *p;
+        size_t n;
+        if (round < (int)(sizeof paths / sizeof paths[0])) {
+            p = paths[round];
+            n = lens[round] ? lens[round] : strlen(p);
+        } else { /* pieces of the needle and slashes in random order */
+            static const char *const bits[] = {"/", "grpc", ".", "reflection", "/grpc.reflection.",
+                                               "g", "n.", "x", "/grpc.reflection", "\0"};
+            n = 0;
+            while (n < 60) {
+                seed = seed * 1103515245u + 12345u;
+                const char *b = bits[(seed >> 16) % 10];
+                size_t bl = b[0] ? strlen(b) : 1;
+                memcpy(buf + n, b, bl);
+                n += bl;
+                if ((seed >> 8) % 7 == 0)
+                    break;
+            }
+            p = buf;
+        }
+        char path[80];
+        memcpy(path, p, n);
+        path[n] = '\0';
+        int expect = strstr(path, "/grpc.reflection.") != NULL; /* stops at the first NUL */
+        grpc_opts o;
+        grpc_opts_default(&o);
+        o.keep = GRPC_KEEP_NONE;
+        grpc_conn *g = conn_new(&o);
+        hpack_field f[3];
+        memset(f, 0, sizeof f);
+        const char *nm[3] = {":method", ":path", "content-type"};
+        const char *vl[3] = {"POST", path, "application/grpc"};
+        size_t vn[3] = {4, n, 16};
+        for (int i = 0; i < 3; i++) {
+            f[i].name = nm[i];
+            f[i].name_len = strlen(nm[i]);
+            f[i].value = vl[i];
+            f[i].value_len = vn[i];
+        }
+        h2_frame_rec r;
+        base(&r, 1, H2_FRAME_HEADERS, 1, H2_FLAG_END_HEADERS);
+        r.has_block = 1;
+        r.block_stream = 1;
+        r.block_type = H2_FRAME_HEADERS;
+        r.fields = f;
+        r.nfields = 3;
+        grpc_conn_frame(g, &r);
+        DHEX(g, 1, 1, 1, SEED_REQ_MSG);
+        GW_CHECK_INT(n_msgcb, 1);
+        if (M[0].has_data != expect)
+            printf("reflection check differs for %zu bytes \"%s\"\n", n, path);
+        GW_CHECK_INT(M[0].has_data, expect);
+        grpc_conn_del(g);
+    }
+}
+
 int main(void)
 {
     test_seed();
@@ -1227,5 +1508,7 @@ int main(void)
     test_failmalloc();
     test_name_case();
     test_hints();
+    test_fast_path();
+    test_reflection_path();
     GW_TEST_END();
 }
