@@ -3,7 +3,8 @@
  *   PREFACE  first bytes of the direction: are they the client preface?
  *   AT0      offset 0 of a direction whose SYN was seen, not a preface: must be a frame boundary
  *   SCAN     looking for a frame boundary (capture began mid-connection, or after a gap)
- *   FRAMES   in sync: splitting frames
+ *   FRAMES   in sync: splitting frames (runs of whole common frames take frames_fast, the
+ *            rest emit: the same records either way)
  *   OFF      the connection is not HTTP/2
  * Detection rule. A position is a frame boundary when `detect_run` frame headers, each plausible
  * (h2_frame_plausible), chain from it: header k+1 starts right after frame k's payload, and all
@@ -55,6 +56,8 @@ typedef struct cand {
 } cand;
 
 typedef struct hdir {
+    h2_frame_rec rec; /* frames_fast's record (see there), zero at first; first member, so
+                         that one register holds both in frames_fast */
     int st;
     int started;
     uint64_t next; /* next stream offset expected from tcp */
@@ -283,6 +286,54 @@ static void block_drop(h2_conn *h, int dir, int err, const char *why, uint64_t p
     hpack_lost(h, dir);
 }
 
+/* Decode a whole block onto r, setting every HPACK member of r (fields, nfields, hpack_err,
+ * hpack_why, hpack_unknown, field_bytes); the caller set the other block members. */
+static inline void block_decode(h2_conn *h, hdir *d, h2_frame_rec *r, const uint8_t *p, size_t n)
+{
+    h->io.nfields = 0;
+    h->spilled = 0;
+    if (!d->dec) {
+        r->hpack_err = GW_ENOMEM;
+        r->hpack_why = "no HPACK decoder (out of memory)";
+        r->fields = NULL;
+        r->nfields = 0;
+        r->hpack_unknown = 0;
+        r->field_bytes = 0;
+        return;
+    }
+    int rc = hpack_decode_into(d->dec, p ? p : empty_payload, n, &h->io);
+    r->hpack_err = rc;
+    r->hpack_why = NULL;
+    if (rc)
+        r->hpack_why = h->io.why ? h->io.why : "HPACK decoding failed";
+    else if (h->io.dropped) {
+        r->hpack_err = GW_ENOMEM;
+        r->hpack_why = "out of memory: some fields not shown";
+    }
+    r->fields = h->io.fields;
+    r->nfields = h->io.nfields;
+    r->hpack_unknown = h->io.unknown;
+    r->field_bytes = h->io.field_bytes;
+}
+
+/* After block_decode of a HEADERS block sent by ep[dir]. Request headers say who the client is,
+ * response headers who the server is, unless the handshake or the preface already did (a
+ * capture begun mid-connection often shows a response before any request). Looked for only
+ * then: with the handshake seen, never. Returns 1 when it told tcp, else 0. */
+static inline int block_client(h2_conn *h, int dir)
+{
+    if (!h->tc ||
+        (h->tc->client_how != TCP_CLIENT_UNKNOWN && h->tc->client_how != TCP_CLIENT_PORT))
+        return 0;
+    unsigned saw = h->spilled;
+    for (size_t i = 0; i < h->io.nfields; i++)
+        saw |= pseudo_of(&h->io.fields[i]);
+    if (!saw)
+        return 0;
+    tcp_conn_set_client(h->tc, (saw & 1) ? dir : !dir);
+    return 1;
+}
+
 /* The block is complete: decode it onto the record of the frame that ended it. The caller then
  * resets the block state. */
 static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint8_t *p, size_t n)
@@ -294,38 +345,13 @@ static inline void block_finish(h2_conn *h, int dir, h2_frame_rec *r, const uint
     r->block_type = d->blk_type;
     r->block_end_stream = d->blk_es;
     r->block_len = d->blk_total;
-    h->io.nfields = 0;
-    h->spilled = 0;
     if (d->blk_drop) {
         r->hpack_err = d->blk_err;
         r->hpack_why = d->blk_why;
-    } else if (!d->dec) {
-        r->hpack_err = GW_ENOMEM;
-        r->hpack_why = "no HPACK decoder (out of memory)";
     } else {
-        int rc = hpack_decode_into(d->dec, p ? p : empty_payload, n, &h->io);
-        if (rc) {
-            r->hpack_err = rc;
-            r->hpack_why = h->io.why ? h->io.why : "HPACK decoding failed";
-        } else if (h->io.dropped) {
-            r->hpack_err = GW_ENOMEM;
-            r->hpack_why = "out of memory: some fields not shown";
-        }
-        r->fields = h->io.fields;
-        r->nfields = h->io.nfields;
-        r->hpack_unknown = h->io.unknown;
-        r->field_bytes = h->io.field_bytes;
-    }
-    /* Request headers say who the client is, response headers who the server is, unless the
-     * handshake or the preface already did (a capture begun mid-connection often shows a
-     * response before any request). Looked for only then: with the handshake seen, never. */
-    if (r->block_type == H2_FRAME_HEADERS && h->tc &&
-        (h->tc->client_how == TCP_CLIENT_UNKNOWN || h->tc->client_how == TCP_CLIENT_PORT)) {
-        unsigned saw = h->spilled;
-        for (size_t i = 0; i < h->io.nfields; i++)
-            saw |= pseudo_of(&h->io.fields[i]);
-        if (saw)
-            tcp_conn_set_client(h->tc, (saw & 1) ? dir : !dir);
+        block_decode(h, d, r, p, n);
+        if (r->block_type == H2_FRAME_HEADERS)
+            block_client(h, dir);
     }
 }
 
@@ -404,6 +430,12 @@ static void blocks(h2_conn *h, int dir, h2_frame_rec *r)
     }
 }
 
+/* r->from_client: known once tcp or a layer above has settled who the client is. */
+static int from_client(const h2_conn *h, int dir)
+{
+    return h->tc && h->tc->client_how != TCP_CLIENT_UNKNOWN ? h->tc->client == dir : -1;
+}
+
 /* ---- frames ------------------------------------------------------------------------------- */
 
 /* The caller has set r's envelope (r->f), dir, off, first_pkt, last_pkt and ts_ns; fill in the
@@ -427,11 +459,98 @@ static void emit(h2_conn *h, h2_frame_rec *r, const uint8_t *payload)
     blocks(h, dir, r);
     if (r->f.type == H2_FRAME_SETTINGS)
         settings_seen(h, dir, &r->f);
-    r->from_client = -1;
-    if (h->tc && h->tc->client_how != TCP_CLIENT_UNKNOWN)
-        r->from_client = h->tc->client == dir;
+    r->from_client = from_client(h, dir);
     if (h->cb.on_frame)
         h->cb.on_frame(h->cb.u, h, r);
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Most frames of a healthy connection arrive whole and are of four plain kinds:
+ *   DATA           not PADDED, on a stream
+ *   HEADERS        END_HEADERS, neither PADDED nor PRIORITY, on a stream: a whole header block
+ *   WINDOW_UPDATE  length 4, increment not 0
+ *   PING           length 8, on stream 0
+ * With no header block waiting for CONTINUATION, h2_frame_payload_parse finds no anomaly in
+ * these and blocks() has nothing to join, so the record emit() would make is built here without
+ * either, for a run of such frames whole in p. The caller has set d->rec's dir, off, first_pkt,
+ * last_pkt and ts_ns. d->rec outlives the call so it is not cleared per segment: what emit()
+ * leaves zero is zero in it, except the block members after a HEADERS (has_block says so),
+ * which the next other frame clears. Tests feed the same bytes whole and in pieces (a frame in
+ * pieces takes emit()) and compare every member. Returns the bytes consumed: 0 when the first
+ * frame is not whole or not one of these. */
+__attribute__((noinline)) /* once per segment; inlined, it crowds its callers' registers */
+static size_t frames_fast(h2_conn *h, hdir *d, const uint8_t *p, size_t n)
+{
+    h2_frame_rec *r = &d->rec;
+    const uint8_t *q = p, *end = p + n;
+    if (d->blk_on) /* every frame now continues the block or interrupts it */
+        return 0;
+    /* Only a block's pseudo-headers change who the client is (block_decode). */
+    r->from_client = from_client(h, r->dir);
+    while (end - q >= H2_FRAME_HDR_LEN) {
+        uint32_t w0 = be32(q), len = w0 >> 8;
+        if (len > h->o.max_frame || len > (size_t)(end - q) - H2_FRAME_HDR_LEN)
+            break;
+        uint8_t type = (uint8_t)w0, flags = q[4];
+        uint32_t w1 = be32(q + 5), sid = w1 & 0x7fffffffu;
+        const uint8_t *pl = q + H2_FRAME_HDR_LEN;
+        uint32_t inc = 0;
+        switch (type) {
+        case H2_FRAME_DATA:
+            if ((flags & H2_FLAG_PADDED) || !sid)
+                goto out;
+            break;
+        case H2_FRAME_HEADERS:
+            if ((flags & (H2_FLAG_PADDED | H2_FLAG_PRIORITY | H2_FLAG_END_HEADERS)) !=
+                    H2_FLAG_END_HEADERS ||
+                !sid)
+                goto out;
+            break;
+        case H2_FRAME_WINDOW_UPDATE:
+            if (len != 4 || !(inc = be32(pl) & 0x7fffffffu))
+                goto out;
+            break;
+        case H2_FRAME_PING:
+            if (len != 8 || sid)
+                goto out;
+            break;
+        default:
+            goto out;
+        }
+        r->f.length = len;
+        r->f.type = q[3]; /* from q rather than type and flags: a 2-byte copy */
+        r->f.flags = q[4];
+        r->f.reserved = (uint8_t)(w1 >> 31);
+        r->f.stream_id = sid;
+        r->f.payload = pl;
+        r->f.data = inc ? NULL : pl;
+        r->f.data_len = inc ? 0 : len;
+        r->f.window_increment = inc;
+        q = pl + len;
+        if (type == H2_FRAME_HEADERS) {
+            r->has_block = 1;
+            r->block_stream = sid;
+            r->block_type = H2_FRAME_HEADERS;
+            r->block_end_stream = flags & H2_FLAG_END_STREAM;
+            r->block_len = len;
+            block_decode(h, d, r, pl, len);
+            if (block_client(h, r->dir))
+                r->from_client = from_client(h, r->dir);
+        } else if (r->has_block) {
+            _Static_assert(offsetof(h2_frame_rec, field_bytes) + sizeof r->field_bytes ==
+                               sizeof *r, "the block members end h2_frame_rec");
+            memset(&r->has_block, 0, sizeof *r - offsetof(h2_frame_rec, has_block));
+        }
+        if (h->cb.on_frame)
+            h->cb.on_frame(h->cb.u, h, r);
+        r->off += H2_FRAME_HDR_LEN + r->f.length; /* from r: one value less kept over the call */
+    }
+out:
+    return (size_t)(q - p);
 }
 
 /* A frame we will not buffer: pass over its bytes, and say so. */
@@ -468,6 +587,17 @@ static void frames_feed(h2_conn *h, int dir, uint64_t off, const uint8_t *p, siz
             continue;
         }
         if (d->hlen == 0 && n >= H2_FRAME_HDR_LEN) { /* zero copy when the frame is all here */
+            d->rec.dir = dir;
+            d->rec.off = off;
+            d->rec.first_pkt = d->rec.last_pkt = pkt;
+            d->rec.ts_ns = ts;
+            size_t adv = frames_fast(h, d, p, n);
+            if (adv) {
+                off += adv;
+                p += adv;
+                n -= adv;
+                continue;
+            }
             h2_frame_rec r;
             h2_frame_envelope(p, &r.f);
             if (r.f.length > maxf) {
@@ -481,7 +611,7 @@ static void frames_feed(h2_conn *h, int dir, uint64_t off, const uint8_t *p, siz
                 r.first_pkt = r.last_pkt = pkt;
                 r.ts_ns = ts;
                 emit(h, &r, p + H2_FRAME_HDR_LEN);
-                size_t adv = H2_FRAME_HDR_LEN + r.f.length;
+                adv = H2_FRAME_HDR_LEN + r.f.length;
                 off += adv;
                 p += adv;
                 n -= adv;
@@ -970,11 +1100,19 @@ void h2_conn_del(h2_conn *h)
     gw_free(h);
 }
 
-void h2_conn_data(h2_conn *h, int dir, uint64_t off, const uint8_t *p, size_t n, uint64_t pkt_no,
-                  int64_t ts_ns)
+/* The usual segment of a healthy connection (h2_conn_data): a direction in sync (so the
+ * connection is HTTP/2 and forcing changes nothing), bytes in step with no frame begun in
+ * earlier ones. */
+static int usual(const hdir *d, uint64_t off)
 {
-    if (!h || (dir != 0 && dir != 1) || h->state == H2_NO || n == 0 || !p)
-        return;
+    return d->st == DS_FRAMES && off == d->next && !d->hlen && !d->skip_left;
+}
+
+/* Everything but the usual segment, apart so that h2_conn_data pays for none of it. */
+__attribute__((noinline)) static void data_other(h2_conn *h, int dir, uint64_t off,
+                                                 const uint8_t *p, size_t n, uint64_t pkt_no,
+                                                 int64_t ts_ns)
+{
     if (h->o.force)
         conn_yes(h);
     hdir *d = &h->d[dir];
@@ -992,6 +1130,26 @@ void h2_conn_data(h2_conn *h, int dir, uint64_t off, const uint8_t *p, size_t n,
     }
     d->next = off + n;
     feed(h, dir, off, p, n, pkt_no, ts_ns);
+}
+
+void h2_conn_data(h2_conn *h, int dir, uint64_t off, const uint8_t *p, size_t n, uint64_t pkt_no,
+                  int64_t ts_ns)
+{
+    if (!h || (dir != 0 && dir != 1) || h->state == H2_NO || n == 0 || !p)
+        return;
+    hdir *d = &h->d[dir];
+    if (!usual(d, off)) {
+        data_other(h, dir, off, p, n, pkt_no, ts_ns);
+        return;
+    }
+    d->next = off + n;
+    d->rec.dir = dir;
+    d->rec.off = off;
+    d->rec.first_pkt = d->rec.last_pkt = pkt_no;
+    d->rec.ts_ns = ts_ns;
+    size_t k = frames_fast(h, d, p, n);
+    if (k < n) /* the rest from d->rec, which frames_fast kept up to date: fewer live values */
+        frames_feed(h, d->rec.dir, d->rec.off, p + k, n - k, d->rec.last_pkt, d->rec.ts_ns);
 }
 
 void h2_conn_gap(h2_conn *h, int dir, uint64_t off, uint64_t len, uint64_t pkt_no, int64_t ts_ns)

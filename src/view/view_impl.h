@@ -20,6 +20,39 @@ typedef struct view_epoch {
 /* Append a string literal (its length counted by the compiler). */
 #define VIEW_PUT(b, lit) gw_buf_append((b), "" lit, sizeof(lit) - 1)
 
+/* view_json.c's memo of renderings that repeat from call to call: header pairs (the same
+ * :method, content-type, user-agent... on every call) and a connection's endpoints.
+ * One per view, used only by the thread dissecting into it (never by the writer thread's jobs):
+ * views on different threads never share one. Zeroed is empty. */
+#define VIEW_JSON_PAIRS 512    /* pair slots, a power of two */
+#define VIEW_JSON_PAIR_KEY 64  /* key bytes a pair slot holds: the name, one byte, the value */
+#define VIEW_JSON_PAIR_OUT 80  /* rendered bytes a pair slot holds */
+typedef struct view_json_pair_slot {
+    uint64_t head, tail; /* the key's first and last 8 bytes (packed when shorter) */
+    uint8_t nl, kl;      /* name and key lengths */
+    uint8_t n;           /* rendering's length; 0: empty */
+    uint8_t hits;        /* recent use: a miss replaces the slot only once this is 0 */
+    uint8_t key[VIEW_JSON_PAIR_KEY];
+    uint8_t out[VIEW_JSON_PAIR_OUT];
+} view_json_pair_slot;
+#define VIEW_JSON_HEADS 16     /* connection slots, a power of two */
+typedef struct view_json_head_slot {
+    uint64_t conn;
+    tcp_endpoint client, server;
+    size_t n;       /* 0: empty */
+    uint8_t s[240]; /* ","conn":N,"client":"..","server":"..","stream": */
+} view_json_head_slot;
+typedef struct view_json_memo {
+    view_json_pair_slot pair[VIEW_JSON_PAIRS];
+    view_json_head_slot head[VIEW_JSON_HEADS];
+} view_json_memo;
+/* What view_json_pair_into(d, a, an, b, bn) writes, through memo m: d has room for
+ * 6(an+bn)+7 + VIEW_JSON_PAIR_OUT bytes (a hit copies a whole slot); returns the bytes
+ * written. Only pairs laid out as a call's header lists are (the value one byte after the
+ * name's end) are memoised; others are rendered each time. */
+size_t view_json_pair_memo(view_json_memo *m, uint8_t *d, const char *a, size_t an, const char *b,
+                           size_t bn);
+
 struct view {
     int kind;
     view_opts o;
@@ -44,6 +77,7 @@ struct view {
     atomic_int merge_err; /* a write of merged text failed */
     /* Add a peer's totals to this view's (views that print only at the end). */
     void (*absorb)(view *v, const view *peer);
+    view_json_memo jm;   /* view_json.c's, last: the other views never touch it */
 };
 
 /* Split reading (view_split.c): the end of the pair's pass, and its buffers' release. */

@@ -80,22 +80,98 @@ void view_json_cstr(gw_buf *b, const char *s)
 #define KV_DIRECT_MAX (256u << 10)
 
 /* The room [["name","value"],...] needs at most: 8 bytes per pair around the escaped strings
- * (each at most 6 bytes per byte); stops counting past KV_DIRECT_MAX. */
+ * (each at most 6 bytes per byte). The sum can not overflow: the bytes are all in memory. */
 static size_t kv_max(const grpc_kv *kv, size_t n)
 {
-    size_t need = 2;
-    for (size_t i = 0; i < n && need <= KV_DIRECT_MAX; i++)
-        need += 8 + 6 * (kv[i].name_len + kv[i].value_len);
-    return need;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += kv[i].name_len + kv[i].value_len;
+    return 2 + 8 * n + 6 * bytes;
 }
 
-static uint8_t *kv_into(uint8_t *o, const grpc_kv *kv, size_t n)
+/* The first and last 8 bytes of the n >= 1 bytes at p; when n < 8, the bytes packed so that
+ * (head, tail) still tells apart any two runs of the same length. */
+static inline void ends8(const uint8_t *p, size_t n, uint64_t *head, uint64_t *tail)
+{
+    if (n >= 8) {
+        memcpy(head, p, 8);
+        memcpy(tail, p + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, p, 4);
+        memcpy(&y, p + n - 4, 4);
+        *head = *tail = x | (uint64_t)y << 32;
+    } else {
+        *head = *tail = p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
+    }
+}
+
+/* Most header pairs repeat from call to call, and finding one in the memo costs about 60% of
+ * escaping it again (callgrind, small unary calls). The key is the name, the byte after it and the value, read as one run (a
+ * call's header lists put each value one byte after its name); runs of up to 16 bytes are told
+ * apart by their first and last 8 bytes alone. A value that changes on every call
+ * (grpc-timeout) would evict the repeating pairs from their slots: a slot hit recently is kept,
+ * its credit (hits) spent instead. */
+static inline __attribute__((always_inline)) size_t pair_memo(view_json_memo *m, uint8_t *d,
+                                                              const char *a, size_t an,
+                                                              const char *b, size_t bn)
+{
+    const uint8_t *k = (const uint8_t *)a;
+    size_t kl = an + 1 + bn;
+    if ((uintptr_t)b != (uintptr_t)a + an + 1 || kl > VIEW_JSON_PAIR_KEY)
+        return view_json_pair_into(d, a, an, b, bn);
+    uint64_t head, tail;
+    ends8(k, kl, &head, &tail);
+    uint64_t h = ((head * 0x9e3779b97f4a7c15u) ^ tail ^ kl) * 0xff51afd7ed558ccdu;
+    view_json_pair_slot *s = &m->pair[h >> 55 & (VIEW_JSON_PAIRS - 1)];
+    if (s->head == head && s->tail == tail && s->kl == kl && s->nl == an && s->n) {
+        size_t i = 8;
+        for (; i + 8 < kl; i += 8) { /* the middle of runs over 16 bytes */
+            uint64_t x, y;
+            memcpy(&x, k + i, 8);
+            memcpy(&y, s->key + i, 8);
+            if (x != y)
+                break;
+        }
+        if (i + 8 >= kl) {
+            if (s->n <= 32) /* a fixed-size copy of the slot's (or its first 32 bytes) */
+                memcpy(d, s->out, 32);
+            else
+                memcpy(d, s->out, VIEW_JSON_PAIR_OUT);
+            if (s->hits < 3)
+                s->hits++;
+            return s->n;
+        }
+    }
+    size_t n = view_json_pair_into(d, a, an, b, bn);
+    if (s->n && s->hits) {
+        s->hits--;
+    } else if (n <= VIEW_JSON_PAIR_OUT) {
+        s->head = head;
+        s->tail = tail;
+        s->nl = (uint8_t)an;
+        s->kl = (uint8_t)kl;
+        s->n = (uint8_t)n;
+        memcpy(s->key, k, kl);
+        memcpy(s->out, d, n);
+    }
+    return n;
+}
+
+size_t view_json_pair_memo(view_json_memo *m, uint8_t *d, const char *a, size_t an, const char *b,
+                           size_t bn)
+{
+    return pair_memo(m, d, a, an, b, bn);
+}
+
+/* d has room for kv_max(kv, n) + VIEW_JSON_PAIR_OUT bytes. */
+static uint8_t *kv_into(view_json_memo *m, uint8_t *o, const grpc_kv *kv, size_t n)
 {
     *o++ = '[';
     for (size_t i = 0; i < n; i++) {
         if (i)
             *o++ = ',';
-        o += view_json_pair_into(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
+        o += pair_memo(m, o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
     }
     *o++ = ']';
     return o;
@@ -103,13 +179,6 @@ static uint8_t *kv_into(uint8_t *o, const grpc_kv *kv, size_t n)
 
 void view_json_kv_list(gw_buf *b, const grpc_kv *kv, size_t n)
 {
-    /* The common case in one reservation. */
-    size_t need = kv_max(kv, n);
-    uint8_t *o;
-    if (need <= KV_DIRECT_MAX && (o = room(b, need)) != NULL) {
-        done(b, kv_into(o, kv, n));
-        return;
-    }
     gw_buf_putc(b, '[');
     for (size_t i = 0; i < n; i++) {
         if (i)
@@ -299,38 +368,65 @@ view_job *view_json_message_job(view *v, const grpc_call *c, const grpc_msg *m, 
     return &x->j;
 }
 
-/* {"type":T,"conn":..,"client":..,"server":..,"stream":..,"method":.. - what calls and
- * messages begin with. */
-static void record_head(gw_buf *b, const char *type, size_t type_len, const grpc_call *c)
+static int same_ep(const tcp_endpoint *a, const tcp_endpoint *b)
 {
-    uint8_t *o = room(b, 40 + type_len + NUM_MAX);
-    if (o) {
-        LIT(o, "{\"type\":\"");
-        memcpy(o, type, type_len);
-        o += type_len;
+    return a->ipver == b->ipver && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* {"type":T,"conn":..,"client":..,"server":..,"stream":..,"method":.. - what calls and
+ * messages begin with. The stretch from the connection to the stream is the same for all of a
+ * connection's records: rendered once, kept in v's memo. */
+static void record_head(view *v, const char *type, size_t type_len, const grpc_call *c)
+{
+    gw_buf *b = &v->out;
+    view_json_head_slot *s = &v->jm.head[c->conn_index & (VIEW_JSON_HEADS - 1)];
+    int hit = s->n && s->conn == c->conn_index && same_ep(&s->client, &c->client) &&
+              same_ep(&s->server, &c->server);
+    size_t ml = slen(c->method);
+    uint8_t *o = room(b, 80 + type_len + 2 * NUM_MAX + STR_MAX(ml) + (hit ? s->n : 0));
+    if (!o)
+        return;
+    LIT(o, "{\"type\":\"");
+    memcpy(o, type, type_len);
+    o += type_len;
+    if (hit) {
+        memcpy(o, s->s, s->n);
+        o += s->n;
+    } else {
+        uint8_t *from = o;
         LIT(o, "\",\"conn\":");
         o = put_u64(o, c->conn_index);
         LIT(o, ",\"client\":\"");
         done(b, o);
+        size_t at = (size_t)(from - b->data);
+        view_fmt_endpoint(b, &c->client);
+        VIEW_PUT(b, "\",\"server\":\"");
+        view_fmt_endpoint(b, &c->server);
+        VIEW_PUT(b, "\",\"stream\":");
+        size_t n = b->len - at;
+        if (n <= sizeof s->s) {
+            s->conn = c->conn_index;
+            s->client = c->client;
+            s->server = c->server;
+            s->n = n;
+            memcpy(s->s, b->data + at, n);
+        } else {
+            s->n = 0;
+        }
+        o = room(b, 40 + NUM_MAX + STR_MAX(ml));
+        if (!o)
+            return;
     }
-    view_fmt_endpoint(b, &c->client);
-    VIEW_PUT(b, "\",\"server\":\"");
-    view_fmt_endpoint(b, &c->server);
-    size_t ml = slen(c->method);
-    o = room(b, 40 + NUM_MAX + STR_MAX(ml));
-    if (o) {
-        LIT(o, "\",\"stream\":");
-        o = put_u64(o, c->stream);
-        LIT(o, ",\"method\":");
-        o = put_str(o, c->method, ml);
-        done(b, o);
-    }
+    o = put_u64(o, c->stream);
+    LIT(o, ",\"method\":");
+    o = put_str(o, c->method, ml);
+    done(b, o);
 }
 
 void view_json_message_head(view *v, const grpc_call *c, int from_client)
 {
     gw_buf *b = &v->out;
-    record_head(b, "message", 7, c);
+    record_head(v, "message", 7, c);
     if (from_client)
         VIEW_PUT(b, ",\"direction\":\"request\",");
     else
@@ -438,7 +534,7 @@ raw:
 void view_json_call(view *v, const grpc_call *c, view_job **jobs)
 {
     gw_buf *b = &v->out;
-    record_head(b, "call", 4, c);
+    record_head(v, "call", 4, c);
     char guess[256];
     double score;
     if (view_schema_call_guess(v->o.schemas, c, guess, sizeof guess, &score)) {
@@ -493,7 +589,9 @@ void view_json_call(view *v, const grpc_call *c, view_job **jobs)
     size_t kv3 = kv_max(c->trailers, c->n_trailers);
     int kv_direct = kv1 <= KV_DIRECT_MAX && kv2 <= KV_DIRECT_MAX && kv3 <= KV_DIRECT_MAX;
     size_t need = 400 + 6 * NUM_MAX + STR_MAX(tol) + STR_MAX(rql) + STR_MAX(rsl) + STR_MAX(rnl);
-    o = room(b, need + (kv_direct ? kv1 + kv2 + kv3 : 0));
+    if (kv_direct)
+        need += kv1 + kv2 + kv3 + VIEW_JSON_PAIR_OUT;
+    o = room(b, need);
     if (o) {
         LIT(o, ",\"timeout\":");
         o = put_str(o, c->timeout_raw, tol);
@@ -515,11 +613,11 @@ void view_json_call(view *v, const grpc_call *c, view_job **jobs)
         }
         LIT(o, ",\"request_headers\":");
         if (kv_direct) {
-            o = kv_into(o, c->req_headers, c->n_req_headers);
+            o = kv_into(&v->jm, o, c->req_headers, c->n_req_headers);
             LIT(o, ",\"response_headers\":");
-            o = kv_into(o, c->resp_headers, c->n_resp_headers);
+            o = kv_into(&v->jm, o, c->resp_headers, c->n_resp_headers);
             LIT(o, ",\"trailers\":");
-            o = kv_into(o, c->trailers, c->n_trailers);
+            o = kv_into(&v->jm, o, c->trailers, c->n_trailers);
         } else {
             done(b, o);
             view_json_kv_list(b, c->req_headers, c->n_req_headers);

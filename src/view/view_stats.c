@@ -14,9 +14,11 @@
 #define MAX_METHODS 4096
 #define NBUCKET 512 /* 2^(1/16) steps from 1 us: covers ~4e9 us */
 #define NSTATUS 18  /* 0..16, then "none" */
+#define NRECENT 256 /* find's cache */
 
 typedef struct mstat {
     char *method; /* owned */
+    size_t len;   /* strlen(method) */
     uint64_t calls, incomplete;
     uint64_t status[NSTATUS];
     uint64_t req_msgs, resp_msgs, req_bytes, resp_bytes;
@@ -27,17 +29,58 @@ typedef struct mstat {
 typedef struct sstate {
     mstat *m;   /* owned */
     uint32_t slot[2 * MAX_METHODS]; /* 1 + index into m, 0 empty (find) */
+    uint32_t recent[NRECENT]; /* 1 + index into m of a method found by its quick key, 0 none */
+    uint64_t edge[NBUCKET + 1]; /* edge[b]: the least latency in bucket b or above (bucket_of) */
     size_t n, cap;
     uint64_t conns, h2_conns, calls;
     uint64_t pkts, bytes;
 } sstate;
 
-static int bucket_of(uint64_t us)
+/* The bucket as first defined, in floating point: bucket_of gives the same, without log2. */
+static int bucket_of_fp(uint64_t us)
 {
     if (us <= 1)
         return 0;
     int b = (int)(16.0 * log2((double)us)) + 1;
     return b >= NBUCKET ? NBUCKET - 1 : b;
+}
+
+/* edge[b] for bucket_of: found with bucket_of_fp itself, so that the two agree to the last
+ * microsecond whatever log2's rounding at the edges. */
+static void edges_init(uint64_t edge[NBUCKET + 1])
+{
+    edge[0] = 0;
+    for (int b = 1; b < NBUCKET; b++) {
+        uint64_t g = (uint64_t)ceil(exp2((double)(b - 1) / 16.0));
+        if (g < 2)
+            g = 2;
+        while (g > 2 && bucket_of_fp(g - 1) >= b)
+            g--;
+        while (bucket_of_fp(g) < b)
+            g++;
+        edge[b] = g;
+    }
+    edge[NBUCKET] = UINT64_MAX;
+}
+
+/* The largest b with edge[b] <= us. A latency in [2^e, 2^(e+1)) lies in buckets 16e+1..16e+16
+ * (log2 of a power of two is exact): four compares find which. */
+static int bucket_of(const uint64_t edge[NBUCKET + 1], uint64_t us)
+{
+    if (us <= 1)
+        return 0;
+    if (us >= edge[NBUCKET - 1])
+        return NBUCKET - 1;
+    int b = 16 * (63 - __builtin_clzll(us)) + 1; /* here us < 2^32, so b + 15 <= NBUCKET */
+    if (us >= edge[b + 8])
+        b += 8;
+    if (us >= edge[b + 4])
+        b += 4;
+    if (us >= edge[b + 2])
+        b += 2;
+    if (us >= edge[b + 1])
+        b += 1;
+    return b;
 }
 
 static uint64_t bucket_value(int b)
@@ -46,37 +89,61 @@ static uint64_t bucket_value(int b)
 }
 
 /* Methods by name: an open-addressing table of indexes into m (MAX_METHODS entries at most, so
- * it never fills past half). A call's method is found with one hash and usually one compare
- * instead of a compare per known method. */
+ * it never fills past half), hashed over the whole name so that names alike in part do not
+ * crowd one slot. In front of it, recent[]: indexed by a cheaper key, the row that key last led
+ * to, right for almost every call, always checked by comparing the names whole. */
 #define NSLOT (2 * MAX_METHODS)
 
-static uint32_t hash_of(const char *s)
+static uint64_t load64(const char *p)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
-/* The slot holding key, or the empty slot where it would go. */
-static uint32_t slot_of(const sstate *st, const char *key)
+/* Sixteen bytes a step in two lanes, the last step overlapping the one before (a method name is
+ * read once), then a mix that brings every bit into the high half the slots use. */
+static inline uint32_t hash_of(const char *s, size_t n)
 {
-    uint32_t i = hash_of(key) & (NSLOT - 1);
-    while (st->slot[i] && strcmp(st->m[st->slot[i] - 1].method, key) != 0)
-        i = (i + 1) & (NSLOT - 1);
+    const uint64_t k1 = 0xff51afd7ed558ccdu, k2 = 0xc4ceb9fe1a85ec53u;
+    uint64_t a = n, b = 0;
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 < n; i += 16) {
+            a = (a ^ load64(s + i)) * k1;
+            b = (b ^ load64(s + i + 8)) * k2;
+        }
+        a ^= load64(s + n - 16);
+        b ^= load64(s + n - 8);
+    } else if (n >= 8) {
+        a ^= load64(s);
+        b ^= load64(s + n - 8);
+    } else {
+        memcpy(&b, s, n);
+    }
+    uint64_t h = a * k1 ^ b * k2;
+    h ^= h >> 32;
+    return (uint32_t)(h * k1 >> 32);
+}
+
+/* The slot holding key (n bytes, hash h), or the empty slot where it would go. */
+static inline uint32_t slot_of(const sstate *st, const char *key, size_t n, uint32_t h)
+{
+    uint32_t i = h & (NSLOT - 1);
+    for (; st->slot[i]; i = (i + 1) & (NSLOT - 1)) {
+        const mstat *m = &st->m[st->slot[i] - 1];
+        if (m->len == n && memcmp(m->method, key, n) == 0)
+            break;
+    }
     return i;
 }
 
-static mstat *find(view *v, const char *method)
+/* A method not seen before, whose slot would be i: its row, or "(other)"'s beyond MAX_METHODS. */
+static mstat *add(sstate *st, const char *key, size_t n, uint32_t i)
 {
-    sstate *st = v->state;
-    const char *key = method ? method : "(unknown method)";
-    uint32_t i = slot_of(st, key);
-    if (st->slot[i])
-        return &st->m[st->slot[i] - 1];
     if (st->n >= MAX_METHODS) {
         key = "(other)";
-        i = slot_of(st, key);
+        n = strlen(key);
+        i = slot_of(st, key, n, hash_of(key, n));
         if (st->slot[i])
             return &st->m[st->slot[i] - 1];
     }
@@ -93,9 +160,54 @@ static mstat *find(view *v, const char *method)
     m->method = gw_strdup(key);
     if (!m->method)
         return NULL;
+    m->len = n;
     st->n++;
     st->slot[i] = (uint32_t)st->n;
     return m;
+}
+
+/* memcmp(a, b, n) == 0, without a call for the lengths most method names have (8 to 32): two
+ * or four words, overlapping as needed, cover the n bytes. */
+static inline int same(const char *a, const char *b, size_t n)
+{
+    if (n < 8 || n > 32)
+        return memcmp(a, b, n) == 0;
+    if (load64(a) != load64(b) || load64(a + n - 8) != load64(b + n - 8))
+        return 0;
+    return n <= 16 || (load64(a + 8) == load64(b + 8) && load64(a + n - 16) == load64(b + n - 16));
+}
+
+/* Length and the first and last eight bytes: what tells most method names apart, at a fraction
+ * of hash_of's cost. Only a hint: what it finds is compared whole. */
+static inline uint32_t quick_of(const char *s, size_t n)
+{
+    uint64_t a = n, b = 0;
+    if (n >= 8) {
+        a ^= load64(s);
+        b = load64(s + n - 8);
+    } else {
+        memcpy(&b, s, n);
+    }
+    return (uint32_t)((a * 0xff51afd7ed558ccdu ^ b * 0xc4ceb9fe1a85ec53u) >> 56);
+}
+
+/* A call's method: first the row its quick key last led to, then the table. */
+static inline mstat *find(sstate *st, const char *method)
+{
+    const char *key = method ? method : "(unknown method)";
+    size_t n = strlen(key);
+    uint32_t q = quick_of(key, n), r = st->recent[q];
+    if (r) {
+        mstat *m = &st->m[r - 1];
+        if (m->len == n && same(m->method, key, n))
+            return m;
+    }
+    uint32_t i = slot_of(st, key, n, hash_of(key, n));
+    if (st->slot[i]) {
+        st->recent[q] = st->slot[i];
+        return &st->m[st->slot[i] - 1];
+    }
+    return add(st, key, n, i); /* the next call finds it in the table */
 }
 
 static void on_call_end(void *u, grpc_call *c)
@@ -104,7 +216,7 @@ static void on_call_end(void *u, grpc_call *c)
     sstate *st = v->state;
     if (v->o.conn >= 0 && (int64_t)c->conn_index != v->o.conn)
         return;
-    mstat *m = find(v, c->method);
+    mstat *m = find(st, c->method);
     if (!m) {
         v->err = GW_ENOMEM;
         return;
@@ -123,7 +235,7 @@ static void on_call_end(void *u, grpc_call *c)
     uint64_t us = d > 0 ? (uint64_t)d / 1000 : 0;
     if (us > m->max_us)
         m->max_us = us;
-    m->hist[bucket_of(us)]++;
+    m->hist[bucket_of(st->edge, us)]++;
 }
 
 static void on_conn_close(void *u, const tcp_conn *c, int why, int h2_state)
@@ -240,7 +352,7 @@ static void absorb(view *v, const view *peer)
     st->bytes += ps->bytes;
     for (size_t i = 0; i < ps->n; i++) {
         const mstat *f = &ps->m[i];
-        mstat *m = find(v, f->method);
+        mstat *m = find(st, f->method);
         if (!m) {
             v->err = GW_ENOMEM;
             return;
@@ -276,6 +388,7 @@ int view_stats_init(view *v, dissect_sink *s)
     sstate *st = gw_calloc(1, sizeof *st); /* owned by the view */
     if (!st)
         return GW_ENOMEM;
+    edges_init(st->edge);
     v->state = st;
     v->finish = finish;
     v->del_state = del_state;

@@ -1,0 +1,336 @@
+/* view_json: the memoised header pairs and record heads give exactly the plain renderings. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/gw_mem.h"
+#include "gw_test.h"
+#include "view/view_impl.h"
+#include "view/view_pb.h"
+
+/* A pair laid out as a call's header lists are: name, one byte, value, one byte. */
+typedef struct pair {
+    char *blk;
+    size_t nl, vl;
+} pair;
+
+static pair make(const char *name, size_t nl, const char *value, size_t vl)
+{
+    pair p = {malloc(nl + vl + 2), nl, vl};
+    if (nl)
+        memcpy(p.blk, name, nl);
+    p.blk[nl] = '\0';
+    if (vl)
+        memcpy(p.blk + nl + 1, value, vl);
+    p.blk[nl + 1 + vl] = '\0';
+    return p;
+}
+
+/* Render p through memo m and plainly, each into a buffer of exactly the room promised, and
+ * compare. */
+static int check_one(view_json_memo *m, const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t plain_room = 6 * (an + bn) + 7, room = plain_room + VIEW_JSON_PAIR_OUT;
+    uint8_t *want = malloc(plain_room), *got = malloc(room);
+    size_t wn = view_json_pair_into(want, a, an, b, bn);
+    size_t gn = view_json_pair_memo(m, got, a, an, b, bn);
+    int ok = wn == gn && memcmp(want, got, wn) == 0;
+    if (!ok)
+        fprintf(stderr, "pair %zu/%zu differs: %.*s vs %.*s\n", an, bn, (int)wn, (char *)want,
+                (int)gn, (char *)got);
+    free(want);
+    free(got);
+    return ok;
+}
+
+static int check_pair(view_json_memo *m, const pair *p)
+{
+    return check_one(m, p->blk, p->nl, p->blk + p->nl + 1, p->vl);
+}
+
+static size_t used_slots(const view_json_memo *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < VIEW_JSON_PAIRS; i++)
+        n += m->pair[i].n != 0;
+    return n;
+}
+
+#define S(x) x, sizeof(x) - 1
+
+static void test_table(void)
+{
+    static const struct {
+        const char *n;
+        size_t nl;
+        const char *v;
+        size_t vl;
+    } t[] = {
+        {S(":method"), S("POST")},
+        {S(":status"), S("200")},
+        {S("content-type"), S("application/grpc")},
+        {S("te"), S("trailers")},
+        {S("grpc-message"), S("")},
+        {S(""), S("")},
+        {S(""), S("x")},
+        {S("a"), S("")},
+        {S("a"), S("b")},
+        {S("ab"), S("c")},
+        {S("a"), S("bc")}, /* the same bytes as the one before, split elsewhere */
+        {S("abc"), S("")},
+        {S(""), S("abc")},
+        {S("quote\""), S("back\\slash")},
+        {S("ctl"), S("\x01\x02\x1f\x7f")},
+        {S("nl"), S("a\nb\r\tc\b\f")},
+        {S("nul"), S("a\0b")},
+        {S("a\0b"), S("c")},
+        {S("utf8"), S("r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")},
+        {S("bad-utf8"), S("\xff\xfe\xc3(\xe2\x82\xed\xa0\x80\xf4\x90\x80\x80")},
+        {S("cut-utf8"), S("abc\xe2\x82")},
+        {S("user-agent"), S("grpc-go/1.63.2")},
+        {S("user-agent"), S("grpc-go/1.63.3")},
+        {S("user-agent"), S("grpc-go/1.63.2 ")},
+        {S("user-agent"), S("grpc-python/1.51.1 grpc-c/29.0.0 (linux; chttp2)")},
+        {S("user-agent"), S("grpc-python/1.51.1 grpc-c/29.1.0 (linux; chttp2)")},
+        {S("grpc-timeout"), S("4162923u")},
+        {S("grpc-timeout"), S("4162924u")},
+        {S("grpc-timeout"), S("416292u")},
+        /* 63, 64 and 65 key bytes: 64 is the longest memoised */
+        {S("x-63"), S("0123456789012345678901234567890123456789012345678901234567")},
+        {S("x-64"), S("01234567890123456789012345678901234567890123456789012345678")},
+        {S("x-65"), S("012345678901234567890123456789012345678901234567890123456789")},
+        /* a rendering longer than a slot: every byte escaped */
+        {S("esc"), S("\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01")},
+        {S(":path"), S("/helloworld.Greeter/SayHello")},
+        {S(":path"), S("/helloworld.Greeter/SayHellp")},
+        {S(":path"), S("/helloworld.Greetex/SayHello")}, /* differs in the middle only */
+    };
+    size_t n = sizeof t / sizeof t[0];
+    pair *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = make(t[i].n, t[i].nl, t[i].v, t[i].vl);
+    view_json_memo *m = calloc(1, sizeof *m);
+    int ok = 1;
+    for (int round = 0; round < 4; round++) /* the first fills the memo, the others hit it */
+        for (size_t i = 0; i < n; i++)
+            ok &= check_pair(m, &p[round & 1 ? n - 1 - i : i]);
+    GW_CHECK(ok);
+    GW_CHECK(used_slots(m) > n / 2); /* the memo was used */
+    /* Pairs not laid out in one block (the value elsewhere) are rendered plainly. */
+    ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        char *v = malloc(t[i].vl + 1);
+        memcpy(v, t[i].v, t[i].vl);
+        ok &= check_one(m, p[i].blk, p[i].nl, v, t[i].vl);
+        free(v);
+    }
+    GW_CHECK(ok);
+    /* A very long name and value. */
+    size_t big = 100000;
+    char *nm = malloc(big), *val = malloc(big);
+    for (size_t i = 0; i < big; i++) {
+        nm[i] = (char)('a' + i % 26);
+        val[i] = (char)(i * 7 + 1);
+    }
+    pair lp = make(nm, big, val, big);
+    GW_CHECK(check_pair(m, &lp));
+    GW_CHECK(check_pair(m, &lp));
+    free(lp.blk);
+    free(nm);
+    free(val);
+    for (size_t i = 0; i < n; i++)
+        free(p[i].blk);
+    free(p);
+    free(m);
+}
+
+static uint64_t rng = 0x243f6a8885a308d3u;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+
+/* Many pairs, most of them from a small set that repeats, many changing on every use (as
+ * grpc-timeout does), random bytes of every kind, lengths around the memo's limits: slots are
+ * filled, kept and evicted; every rendering must still equal the plain one. */
+static void test_random(void)
+{
+    enum { HOT = 60, ROUNDS = 40000 };
+    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz0123456789-:/.\"\\\x01\x7f\xc3\xa9\xff";
+    pair hot[HOT];
+    char nm[80], val[80];
+    for (int i = 0; i < HOT; i++) {
+        size_t nl = rnd() % 20, vl = rnd() % 50;
+        for (size_t k = 0; k < nl; k++)
+            nm[k] = alpha[rnd() % (sizeof alpha - 1)];
+        for (size_t k = 0; k < vl; k++)
+            val[k] = alpha[rnd() % (sizeof alpha - 1)];
+        hot[i] = make(nm, nl, val, vl);
+    }
+    view_json_memo *m = calloc(1, sizeof *m);
+    int ok = 1;
+    for (int r = 0; r < ROUNDS && ok; r++) {
+        if (rnd() % 4) {
+            ok &= check_pair(m, &hot[rnd() % HOT]);
+            continue;
+        }
+        /* a new pair; often a hot one with a byte changed or a length one off */
+        pair base = hot[rnd() % HOT];
+        size_t nl = base.nl, vl = base.vl;
+        memcpy(nm, base.blk, nl);
+        memcpy(val, base.blk + nl + 1, vl);
+        switch (rnd() % 4) {
+        case 0:
+            if (vl)
+                val[rnd() % vl] ^= (char)(1 + rnd() % 255);
+            break;
+        case 1:
+            if (vl)
+                vl--;
+            break;
+        case 2:
+            val[vl++] = 'z';
+            break;
+        default:
+            vl = rnd() % 70;
+            for (size_t k = 0; k < vl; k++)
+                val[k] = alpha[rnd() % (sizeof alpha - 1)];
+        }
+        pair q = make(nm, nl, val, vl);
+        ok &= check_pair(m, &q);
+        ok &= check_pair(m, &q);
+        free(q.blk);
+    }
+    GW_CHECK(ok);
+    GW_CHECK(used_slots(m) > HOT / 2);
+    for (int i = 0; i < HOT; i++)
+        free(hot[i].blk);
+    free(m);
+}
+
+/* Call objects through a view whose memo is warm equal those of a fresh view. */
+static grpc_kv *kvs(const char *const *s, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < 2 * n; i++)
+        total += strlen(s[i]) + 1;
+    grpc_kv *kv = malloc(n * sizeof *kv + total);
+    char *p = (char *)(kv + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t a = strlen(s[2 * i]), b = strlen(s[2 * i + 1]);
+        kv[i].name = p;
+        kv[i].name_len = a;
+        memcpy(p, s[2 * i], a + 1);
+        p += a + 1;
+        kv[i].value = p;
+        kv[i].value_len = b;
+        memcpy(p, s[2 * i + 1], b + 1);
+        p += b + 1;
+    }
+    return kv;
+}
+
+static void make_call(grpc_call *c, uint64_t conn, int port, const char *path, const char *tmo)
+{
+    static const char *const resp[] = {":status", "200", "content-type", "application/grpc"};
+    static const char *const tr[] = {"grpc-status", "0", "grpc-message", ""};
+    const char *req[] = {":method", "POST", ":scheme", "http", ":path", path, ":authority",
+                         "svc:50051", "content-type", "application/grpc", "te", "trailers",
+                         "grpc-timeout", tmo};
+    memset(c, 0, sizeof *c);
+    c->conn_index = conn;
+    c->stream = 1 + 2 * (uint32_t)conn;
+    c->client.ipver = 4;
+    c->client.addr[0] = 10;
+    c->client.addr[3] = (uint8_t)conn;
+    c->client.port = (uint16_t)port;
+    c->server.ipver = conn & 1 ? 6 : 4;
+    c->server.addr[0] = 10;
+    c->server.addr[15] = 2;
+    c->server.port = 50051;
+    c->method = (char *)path;
+    c->authority = "svc:50051";
+    c->kind = "grpc";
+    c->is_grpc = 1;
+    c->timeout_raw = (char *)tmo;
+    c->timeout_ns = 1000;
+    c->req_headers = kvs(req, 7);
+    c->n_req_headers = 7;
+    c->resp_headers = kvs(resp, 2);
+    c->n_resp_headers = 2;
+    c->trailers = kvs(tr, 2);
+    c->n_trailers = 2;
+    c->http_status = 200;
+    c->grpc_status = 0;
+    c->implied_status = -1;
+    c->rst_code = -1;
+    c->t_start = 1700000000000000000 + (int64_t)conn * 1000;
+    c->t_first_resp = c->t_start + 5000;
+    c->t_end = c->t_start + 9000;
+    c->complete = 1;
+}
+
+static void free_call(grpc_call *c)
+{
+    free(c->req_headers);
+    free(c->resp_headers);
+    free(c->trailers);
+}
+
+/* The text of call c as view v writes it. */
+static char *render(view *v, const grpc_call *c, size_t *n)
+{
+    v->out.len = 0;
+    view_json_call(v, c, NULL);
+    *n = v->out.len;
+    char *s = malloc(*n + 1);
+    memcpy(s, v->out.data, *n);
+    return s;
+}
+
+static void test_calls(void)
+{
+    view_opts o;
+    view_opts_default(&o);
+    o.json = VIEW_JSON_CALLS;
+    o.out = tmpfile();
+    dissect_sink sink;
+    view *warm = NULL;
+    GW_CHECK_INT(view_new(&warm, VIEW_CALLS, &o, &sink), 0);
+    if (!warm)
+        return;
+    static const char *const paths[] = {"/a.B/C", "/helloworld.Greeter/SayHello",
+                                        "/x\"y/\\z\x01"};
+    static const char *const tmos[] = {"1u", "4162923u", "99999999S", ""};
+    int ok = 1;
+    for (int r = 0; r < 300; r++) {
+        grpc_call c;
+        uint64_t conn = rnd() % 40; /* more connections than head slots: evictions */
+        make_call(&c, conn, 40000 + (int)(rnd() % 3), paths[rnd() % 3], tmos[rnd() % 4]);
+        view *fresh = NULL;
+        if (view_new(&fresh, VIEW_CALLS, &o, &sink) != 0)
+            break;
+        size_t an, bn;
+        char *a = render(warm, &c, &an), *b = render(fresh, &c, &bn);
+        ok &= an == bn && memcmp(a, b, an) == 0;
+        free(a);
+        free(b);
+        fresh->out.len = 0;
+        view_del(fresh);
+        free_call(&c);
+    }
+    GW_CHECK(ok);
+    warm->out.len = 0;
+    view_del(warm);
+    fclose(o.out);
+}
+
+int main(void)
+{
+    test_table();
+    test_random();
+    test_calls();
+    GW_TEST_END();
+}
