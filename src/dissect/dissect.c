@@ -131,44 +131,45 @@ static void g_call_end(void *u, grpc_call *c)
 }
 
 /* ---- h2 -> grpc and sink --------------------------------------------------------------- */
+/* The h2 callbacks' u is the connection's conn_state: its upper and grpc without a lookup. */
 static void h_preface(void *u, h2_conn *h, int dir, uint64_t pkt_no, int64_t ts)
 {
-    upper *up = u;
+    upper *up = ((conn_state *)u)->up;
     if (up->s.on_preface)
         up->s.on_preface(up->s.u, h2_conn_tcp(h), dir);
 }
 static void h_frame(void *u, h2_conn *h, const h2_frame_rec *fr)
 {
-    upper *up = u;
-    conn_state *cs = *h2_conn_user(h);
+    conn_state *cs = u;
+    upper *up = cs->up;
     up->frames++;
     if (up->s.on_frame)
         up->s.on_frame(up->s.u, h2_conn_tcp(h), fr);
-    if (cs && cs->grpc)
+    if (cs->grpc)
         grpc_conn_frame(cs->grpc, fr);
 }
 static void h_skip(void *u, h2_conn *h, int dir, uint64_t off, uint64_t len, const char *why,
                    uint64_t pkt_no, int64_t ts)
 {
-    upper *up = u;
-    conn_state *cs = *h2_conn_user(h);
+    conn_state *cs = u;
+    upper *up = cs->up;
     if (up->s.on_h2_skip)
         up->s.on_h2_skip(up->s.u, h2_conn_tcp(h), dir, off, len, why);
-    if (cs && cs->grpc)
+    if (cs->grpc)
         grpc_conn_skip(cs->grpc, dir, len);
 }
 static void h_anomaly(void *u, h2_conn *h, int dir, uint32_t stream, uint64_t pkt_no,
                       const char *what)
 {
-    upper *up = u;
+    upper *up = ((conn_state *)u)->up;
     if (up->s.on_h2_anomaly)
         up->s.on_h2_anomaly(up->s.u, h2_conn_tcp(h), dir, stream, what);
 }
 static void h_detect(void *u, h2_conn *h, int state)
 {
-    upper *up = u;
-    conn_state *cs = *h2_conn_user(h);
-    if (state != H2_YES || !cs || cs->detected)
+    conn_state *cs = u;
+    upper *up = cs->up;
+    if (state != H2_YES || cs->detected)
         return;
     cs->detected = 1;
     up->h2_conns++;
@@ -193,10 +194,8 @@ static void up_open(upper *up, conn_state *cs, tcp_conn *c)
     if (cs) {
         h2_opts ho = up->d->o.h2;
         ho.force = ho.force || port_forced(up->d, c);
-        h2_callbacks hcb = {up, h_preface, h_frame, h_skip, h_anomaly, h_detect};
+        h2_callbacks hcb = {cs, h_preface, h_frame, h_skip, h_anomaly, h_detect};
         cs->h2 = h2_conn_new(&ho, &hcb, c);
-        if (cs->h2)
-            *h2_conn_user(cs->h2) = cs;
     }
     if (up->s.on_conn_open)
         up->s.on_conn_open(up->s.u, c);
