@@ -1,5 +1,5 @@
 /* fuzz_hpack: arbitrary header blocks through one decoder, with settings changes and desyncs
- * in between. Input: a byte of options, then records: an op byte, and for blocks a length byte
+ * in between, through either entry point (an option bit). Input: a byte of options, then records: an op byte, and for blocks a length byte
  * and that many octets. Checks the table's invariants and touches every string handed out, in
  * the callback and again after the block (and after a settings change or desync that follows
  * it): fields point into dynamic entries that later insertions may evict, and must stay valid
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gw_err.h"
+#include "gw_mem.h"
 #include "h2/hpack.h"
 #include "h2/hpack_dyn.h"
 
@@ -87,6 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
     hpack_decoder *d = hpack_decoder_new(&o, (opt & 16) != 0);
     if (!d)
         return 0;
+    hpack_into io;
+    memset(&io, 0, sizeof io);
     size_t i = 1;
     while (i < n) {
         uint8_t op = p[i++];
@@ -103,7 +106,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
             size_t count = 0;
             const char *why = NULL;
             nkeep = 0;
-            int rv = hpack_decode_block(d, p + i, len, touch, &count, &why);
+            int rv;
+            if (opt & 32) { /* hpack_decode_into: its fast paths and block cache */
+                io.nfields = 0;
+                rv = hpack_decode_into(d, p + i, len, &io);
+                why = io.why;
+                for (size_t k = 0; k < io.nfields; k++)
+                    touch(&count, &io.fields[k]);
+                if (rv == 0 && !io.dropped) {
+                    size_t bytes = 0;
+                    for (size_t k = 0; k < io.nfields; k++)
+                        bytes += io.fields[k].name_len + io.fields[k].value_len + 2;
+                    if (bytes != io.field_bytes)
+                        abort();
+                }
+            } else {
+                rv = hpack_decode_block(d, p + i, len, touch, &count, &why);
+            }
             touch_kept();
             if (rv != 0 && rv != GW_EPARSE && rv != GW_ECAP)
                 abort();
@@ -114,5 +133,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
         check_table(d);
     }
     hpack_decoder_del(d);
+    gw_free(io.fields);
     return 0;
 }

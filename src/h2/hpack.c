@@ -25,7 +25,6 @@
 #include "hpack.h"
 #include "hpack_dyn.h"
 #include "hpack_huff.h"
-#include "gw_cur.h"
 #include "gw_err.h"
 #include "gw_mem.h"
 
@@ -59,7 +58,8 @@ typedef struct memo {
  * same octets decode to the same fields every time, until the table changes. Each decoder keeps
  * its last few such blocks (up to BC_WIRE octets, each octet a one-octet Indexed Header Field)
  * with their fields, tagged with the table's generation: a counter bumped by everything that
- * can change what an index resolves to (insertion, eviction, size update, desync, an error).
+ * can change what an index resolves to or where its strings are (insertion, eviction, size
+ * update, desync, an error, entries moved to a new arena).
  * A hit with the same octets and generation is exact: the same entries, hence the same
  * pointers, lengths and flags; the header list limit gives the same verdict. */
 #define BC_WIRE 8
@@ -130,6 +130,7 @@ hpack_decoder *hpack_decoder_new(const hpack_opts *opts, int synced)
         hpack_opts_default(&d->o);
     d->limit = clamp_table(d->o.max_table_size);
     hpack_dyn_init(&d->t, d->limit);
+    hpack_huff_win_prepare(); /* for the block decoder's own use of hpack_huff_fast */
     d->older_unknown = !synced;
     d->gen = 1;
     return d;
@@ -261,15 +262,17 @@ static inline void scratch_commit(hpack_decoder *d, size_t n) { d->cur->used += 
  *   | ? | ? | ? | 1   1   1   1   1 |   prefix all ones: continuation follows
  *   | 1 |    Value-(2^N-1) LSB      |   7 bits each, least significant first
  *   | 0 |    Value-(2^N-1) MSB      |
- */
-static int read_int_long(gw_cur *c, uint64_t v, uint32_t *out, const char **why)
+ * The block is read through a pointer (*pp) and its end; each read advances *pp on success. */
+static __attribute__((noinline)) int read_int_long(const uint8_t **pp, const uint8_t *end,
+                                                   uint64_t v, uint32_t *out, const char **why)
 {
+    const uint8_t *p = *pp;
     for (unsigned shift = 0;; shift += 7) {
-        uint8_t b = gw_cur_u8(c);
-        if (!gw_cur_ok(c)) {
+        if (p == end) {
             *why = "truncated integer";
             return GW_EPARSE;
         }
+        uint8_t b = *p++;
         if (shift > 28) {
             *why = "integer overflow";
             return GW_EPARSE;
@@ -282,25 +285,27 @@ static int read_int_long(gw_cur *c, uint64_t v, uint32_t *out, const char **why)
         if (!(b & 0x80))
             break;
     }
+    *pp = p;
     *out = (uint32_t)v;
     return 0;
 }
 
-/* Most integers fit their prefix: one octet, inline. */
-static inline int read_int(gw_cur *c, unsigned nbits, uint32_t *out, const char **why)
+/* Most integers fit their prefix (mask: its bits): one octet, inline. */
+static inline int read_int(const uint8_t **pp, const uint8_t *end, uint32_t mask, uint32_t *out,
+                           const char **why)
 {
-    uint32_t mask = (1u << nbits) - 1;
-    if (c->err || c->p == c->end) {
-        c->err = 1;
+    const uint8_t *p = *pp;
+    if (p == end) {
         *why = "truncated integer";
         return GW_EPARSE;
     }
-    uint32_t v = *c->p++ & mask;
+    uint32_t v = *p & mask;
+    *pp = p + 1;
     if (v != mask) {
         *out = v;
         return 0;
     }
-    return read_int_long(c, v, out, why);
+    return read_int_long(pp, end, v, out, why);
 }
 
 static const memo_slot *memo_find(const memo *m, const uint8_t *src, size_t n)
@@ -331,25 +336,33 @@ static void memo_put(hpack_decoder *d, const uint8_t *src, size_t n, const char 
  *   +---+---------------------------+
  *   |  String Data (Length octets)  |
  */
-static inline __attribute__((always_inline)) int read_str(hpack_decoder *d, gw_cur *c,
-                                                         const char **s, size_t *len,
-                                                         uint8_t *huff, uint32_t *wire,
-                                                         int remember, const char **why)
+static inline __attribute__((always_inline)) int read_str(hpack_decoder *d, const uint8_t **pp,
+                                                         const uint8_t *end, const char **s,
+                                                         size_t *len, uint8_t *huff,
+                                                         uint32_t *wire, int remember,
+                                                         const char **why)
 {
-    uint32_t n;
-    int h = gw_cur_left(c) > 0 && (*c->p & 0x80);
-    int rv = read_int(c, 7, &n, why);
-    if (rv < 0)
-        return rv;
+    const uint8_t *src = *pp;
+    if (src == end) {
+        *why = "truncated integer";
+        return GW_EPARSE;
+    }
+    uint32_t h = *src >> 7, n = *src & 0x7f;
+    src++;
+    if (n == 0x7f) {
+        int rv = read_int_long(&src, end, n, &n, why);
+        if (rv < 0)
+            return rv;
+    }
     if (n > d->o.max_string) {
         *why = "string over the limit";
         return GW_ECAP;
     }
-    const uint8_t *src = gw_cur_bytes(c, n);
-    if (!src) {
+    if ((size_t)(end - src) < n) {
         *why = "truncated string";
         return GW_EPARSE;
     }
+    *pp = src + n;
     *huff = (uint8_t)h;
     *wire = n;
     /* Codes are at least 5 bits: at most 8n/5 symbols. */
@@ -359,8 +372,8 @@ static inline __attribute__((always_inline)) int read_str(hpack_decoder *d, gw_c
         if (cap > d->o.max_string)
             cap = d->o.max_string;
         else
-            slack = 2; /* no decode can exceed cap: room for the decoder's pair stores lets its
-                          fast loop take every octet */
+            slack = 2; /* no decode can exceed cap: room for the decoder's pair stores lets it
+                          take its fast path */
     }
     char *p = scratch_reserve(d, cap + 1 + slack);
     if (!p) {
@@ -394,42 +407,36 @@ static inline __attribute__((always_inline)) int read_str(hpack_decoder *d, gw_c
 }
 
 /* Resolves an index (RFC 7541 2.3.3) into f's name (and value when want_value). Dynamic
- * entries are not copied: a later insertion in this block may evict the entry, but the table
- * retires evicted buffers until our next block (hpack_dyn_release), which the contract's
- * "borrowed until the next call" allows. */
+ * entries are not copied: a later insertion in this block may evict the entry, but its octets
+ * are not reused until our next block (hpack_dyn_release), which the contract's "borrowed until
+ * the next call" allows. */
 static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack_field *f,
-                  const char **why)
+                         const char **why)
 {
+    const hpack_entry *e;
     if (index - 1 < 61) {
-        const hpack_static_entry *s = &hpack_static_table[index - 1];
-        f->name = s->name;
-        f->name_len = s->name_len;
-        f->name_static = (uint8_t)index;
-        if (want_value) {
-            f->value = s->value;
-            f->value_len = s->value_len;
-        }
-        return 0;
-    }
-    if (index == 0) {
-        *why = "index 0";
-        return GW_EPARSE;
-    }
-    const hpack_entry *e = hpack_dyn_get(&d->t, (size_t)index - 61);
-    if (!e) {
-        if (!d->older_unknown) {
-            *why = "index beyond the table";
+        e = &hpack_static_table[index - 1];
+    } else {
+        if (index == 0) {
+            *why = "index 0";
             return GW_EPARSE;
         }
-        f->name = "";
-        f->name_len = 0;
-        f->unknown_name = 1;
-        if (want_value) {
-            f->value = "";
-            f->value_len = 0;
-            f->unknown_value = 1;
+        e = hpack_dyn_get(&d->t, (size_t)index - 61);
+        if (!e) {
+            if (!d->older_unknown) {
+                *why = "index beyond the table";
+                return GW_EPARSE;
+            }
+            f->name = "";
+            f->name_len = 0;
+            f->unknown_name = 1;
+            if (want_value) {
+                f->value = "";
+                f->value_len = 0;
+                f->unknown_value = 1;
+            }
+            return 0;
         }
-        return 0;
     }
     if (e->name_unknown) {
         f->name = "";
@@ -438,7 +445,7 @@ static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack
     } else {
         f->name = e->name;
         f->name_len = e->name_len;
-        f->name_static = e->name_static;
+        f->name_static = e->ref.name_static;
     }
     if (want_value) {
         f->value = e->value;
@@ -447,17 +454,26 @@ static inline int lookup(hpack_decoder *d, uint32_t index, int want_value, hpack
     return 0;
 }
 
-/* Where decoded fields go: a callback (hpack_decode_block), or the end of a caller's growable
- * array (hpack_decode_block_into), which saves a copy and a call per field. */
-typedef struct sink {
-    hpack_field **arr;
-    size_t *n, *cap;
-    int dropped; /* growing failed: the rest of the block's fields are decoded, not kept */
-    int unknown; /* some field had unknown_name or unknown_value */
-    size_t list; /* the block's header list size (RFC 9113 6.5.2) so far, kept fields or not */
-    hpack_field_cb spill; /* sees the fields not kept; may be NULL */
+/* The state of one block's decoding, shared by the loop in decode() and field(). Fields go to a
+ * callback (hpack_decode_block), or to the end of a caller's growable array (hpack_decode_into),
+ * which saves a copy and a call per field. */
+typedef struct dstate {
+    hpack_decoder *d;
+    const uint8_t *c, *end; /* the octets left */
+    int into;               /* fields go to arr, else to cb */
+    int fields;             /* field() decoded a field (the fast path's show in nf) */
+    int dropped;            /* growing arr failed: the rest of the block is decoded, not kept */
+    int unknown;            /* some field had unknown_name or unknown_value */
+    int stopped;            /* the callback asked to stop */
+    int scratch;            /* field() reset the scratch for this block */
+    hpack_field *arr;       /* into: nf fields of cap; the block's from nf0 */
+    size_t nf, cap, nf0;
+    size_t list;            /* the block's header list size (RFC 9113 6.5.2) so far */
+    hpack_field_cb cb;      /* into: the spill (sees the fields not kept), may be NULL */
     void *u;
-} sink;
+    const char *w;          /* why decoding failed */
+    hpack_field spare;      /* the field being decoded when it has no slot in arr */
+} dstate;
 
 /* The array of cap fields is full: a larger one (doubling from 16) and its capacity, or NULL.
  * Out of line: it runs a few times per decoder. */
@@ -470,202 +486,262 @@ static __attribute__((noinline)) hpack_field *sink_grow(hpack_field *arr, size_t
     return nf;
 }
 
-/* The one decoder; inlined into both entry points so that each has its own delivery. Every
- * member of the field is set on the way (no clearing first): it runs once per field. */
-static inline __attribute__((always_inline)) int decode(hpack_decoder *d, const uint8_t *p,
-                                                        size_t n, hpack_field_cb cb, void *u,
-                                                        sink *k, const char **why)
+/* One representation at s->c, by the general path: every representation and every error.
+ * Every member of the field is set on the way (no clearing first). Returns 0 or the error
+ * (s->w says why). Out of line, so that decode()'s fast path keeps its registers. */
+static __attribute__((noinline)) int field(dstate *s)
 {
-    const char *w = NULL;
-    int rv = 0, stopped = 0, fields = 0;
-    size_t list = 0;
-    hpack_field spare; /* the field being decoded when it has no slot in the array */
-    /* The sink's array in locals (registers) until the end. */
-    hpack_field *arr = k ? *k->arr : NULL;
-    size_t nf = k ? *k->n : 0, cap = k ? *k->cap : 0;
-    int dropped = 0, unknown = 0;
-    gw_cur c = gw_cur_make(p, n);
-    if (d->t.retired)
-        hpack_dyn_release(&d->t); /* the previous block's fields are no longer borrowed */
-    scratch_reset(d);
-    /* c.err stays 0 inside the loop: every failed read leaves it. */
-    while (c.p < c.end) {
-        uint8_t b = *c.p;
-        uint32_t index;
-        hpack_field *f = &spare;
-        /* (Once growing failed, nf stays at cap: no slot, as !dropped would say.) */
-        if (k && (uint8_t)(b - 0x81) < 0x7e && nf < cap) {
-            /* A one-octet Indexed Header Field of a known entry, into the array: the general
-             * path below, with what it decides for such a field settled already. */
-            index = b & 0x7f;
-            const char *nm, *val;
-            size_t nl, vl;
-            uint8_t ns;
-            if (index <= 61) {
-                const hpack_static_entry *se = &hpack_static_table[index - 1];
-                nm = se->name;
-                nl = se->name_len;
-                val = se->value;
-                vl = se->value_len;
-                ns = (uint8_t)index;
+    hpack_decoder *d = s->d;
+    hpack_field *f = &s->spare;
+    uint32_t b = *s->c, index;
+    int rv;
+    if (!s->scratch) { /* (blocks that never come here keep the last one's strings) */
+        scratch_reset(d);
+        s->scratch = 1;
+    }
+    if (s->into && !s->dropped) {
+        if (s->nf == s->cap) {
+            size_t nc;
+            hpack_field *na = sink_grow(s->arr, s->cap, &nc);
+            if (na) {
+                s->arr = na;
+                s->cap = nc;
             } else {
-                const hpack_entry *e = hpack_dyn_get(&d->t, (size_t)index - 61);
-                if (!e || e->name_unknown)
-                    goto general;
-                nm = e->name;
-                nl = e->name_len;
-                val = e->value;
-                vl = e->value_len;
-                ns = e->name_static;
+                s->dropped = 1; /* nf then stays at cap */
             }
-            c.p++;
-            f = &arr[nf];
-            f->name = nm;
-            f->name_len = nl;
-            f->value = val;
-            f->value_len = vl;
-            f->rep = HPACK_INDEXED;
-            f->index = index;
-            f->name_huff = f->value_huff = 0;
-            f->name_wire = f->value_wire = 0;
-            f->unknown_name = f->unknown_value = 0;
-            f->name_static = ns;
-            fields = 1;
-            list += nl + vl + HPACK_ENTRY_OVERHEAD;
-            if (list > d->o.max_header_list) {
-                w = "header list over the limit";
-                rv = GW_ECAP;
-                goto out;
-            }
-            nf++;
-            continue;
         }
-    general:
-        if (k && !dropped) {
-            if (nf == cap) {
-                size_t nc;
-                hpack_field *na = sink_grow(arr, cap, &nc);
-                if (na) {
-                    arr = na;
-                    cap = nc;
-                } else {
-                    dropped = 1;
-                }
-            }
-            if (!dropped)
-                f = &arr[nf];
+        if (!s->dropped)
+            f = &s->arr[s->nf];
+    }
+    f->unknown_name = f->unknown_value = 0;
+    f->name_static = 0;
+    f->name_huff = f->value_huff = 0;
+    f->name_wire = f->value_wire = 0;
+    if (b & 0x80) {
+        /* 6.1 Indexed Header Field: 1 + 7-bit index. */
+        f->rep = HPACK_INDEXED;
+        if ((rv = read_int(&s->c, s->end, 0x7f, &index, &s->w)) < 0)
+            return rv;
+        f->index = index;
+        if ((rv = lookup(d, index, 1, f, &s->w)) < 0)
+            return rv;
+    } else if ((b & 0xe0) == 0x20) {
+        /* 6.3 Dynamic Table Size Update: 001 + 5-bit max size, only before the first field
+         * (RFC 7541 4.2). */
+        if (s->fields || s->nf != s->nf0) {
+            s->w = "table size update after a field";
+            return GW_EPARSE;
         }
-        f->unknown_name = f->unknown_value = 0;
-        f->name_static = 0;
-        f->name_huff = f->value_huff = 0;
-        f->name_wire = f->value_wire = 0;
-        if (b & 0x80) {
-            /* 6.1 Indexed Header Field: 1 + 7-bit index. Most fields of a busy connection. */
-            f->rep = HPACK_INDEXED;
-            index = b & 0x7f;
-            if (index < 0x7f)
-                c.p++;
-            else if ((rv = read_int(&c, 7, &index, &w)) < 0)
-                goto out;
-            f->index = index;
-            if ((rv = lookup(d, index, 1, f, &w)) < 0)
-                goto out;
-        } else if ((b & 0xe0) == 0x20) {
-            /* 6.3 Dynamic Table Size Update: 001 + 5-bit max size, only before the first field
-             * (RFC 7541 4.2). */
-            if (fields) {
-                w = "table size update after a field";
-                rv = GW_EPARSE;
-                goto out;
-            }
-            if ((rv = read_int(&c, 5, &index, &w)) < 0)
-                goto out;
-            if (index > d->limit) {
-                w = "table size update over the limit";
-                rv = GW_EPARSE;
-                goto out;
-            }
-            uint64_t ev = d->t.evictions;
-            d->gen++;
-            hpack_dyn_set_max(&d->t, index);
-            check_resync(d, ev);
-            continue;
+        if ((rv = read_int(&s->c, s->end, 0x1f, &index, &s->w)) < 0)
+            return rv;
+        if (index > d->limit) {
+            s->w = "table size update over the limit";
+            return GW_EPARSE;
+        }
+        uint64_t ev = d->t.evictions;
+        d->gen++;
+        hpack_dyn_set_max(&d->t, index);
+        check_resync(d, ev);
+        return 0;
+    } else {
+        uint32_t mask;
+        uint8_t rep;
+        if (b & 0x40) {
+            rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
+            mask = 0x3f;
+        } else if (b & 0x10) {
+            rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
+            mask = 0x0f;
         } else {
-            unsigned nbits;
-            uint8_t rep;
-            if (b & 0x40) {
-                rep = HPACK_INC_INDEXED_NAME; /* 6.2.1: 01 + 6-bit name index */
-                nbits = 6;
-            } else if (b & 0x10) {
-                rep = HPACK_NEVER_INDEXED_NAME; /* 6.2.3: 0001 + 4-bit name index */
-                nbits = 4;
-            } else {
-                rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
-                nbits = 4;
-            }
-            if ((rv = read_int(&c, nbits, &index, &w)) < 0)
-                goto out;
-            int remember = rep != HPACK_INC_INDEXED_NAME;
-            f->index = index;
-            if (index == 0) {
-                rep++; /* the New Name variant follows each Indexed Name one in the enum */
-                /* A literal name comes again whatever the representation (grpc-python sends
-                 * grpc-timeout as a new name with incremental indexing in every request). */
-                if ((rv = read_str(d, &c, &f->name, &f->name_len, &f->name_huff, &f->name_wire,
-                                   1, &w)) < 0)
-                    goto out;
-            } else if ((rv = lookup(d, index, 0, f, &w)) < 0) {
-                goto out;
-            }
-            f->rep = rep;
-            if ((rv = read_str(d, &c, &f->value, &f->value_len, &f->value_huff, &f->value_wire,
-                               remember, &w)) < 0)
-                goto out;
+            rep = HPACK_NOIDX_INDEXED_NAME; /* 6.2.2: 0000 + 4-bit name index */
+            mask = 0x0f;
         }
-        fields = 1;
-        /* RFC 9113 6.5.2: name + value + 32 per field. */
-        list += f->name_len + f->value_len + HPACK_ENTRY_OVERHEAD;
-        if (list > d->o.max_header_list) {
-            w = "header list over the limit";
-            rv = GW_ECAP;
-            goto out;
+        if ((rv = read_int(&s->c, s->end, mask, &index, &s->w)) < 0)
+            return rv;
+        int remember = rep != HPACK_INC_INDEXED_NAME;
+        f->index = index;
+        if (index == 0) {
+            rep++; /* the New Name variant follows each Indexed Name one in the enum */
+            /* A literal name comes again whatever the representation (grpc-python sends
+             * grpc-timeout as a new name with incremental indexing in every request). */
+            if ((rv = read_str(d, &s->c, s->end, &f->name, &f->name_len, &f->name_huff,
+                               &f->name_wire, 1, &s->w)) < 0)
+                return rv;
+        } else if ((rv = lookup(d, index, 0, f, &s->w)) < 0) {
+            return rv;
         }
-        if (f->rep == HPACK_INC_INDEXED_NAME || f->rep == HPACK_INC_NEW_NAME) {
-            uint64_t ev = d->t.evictions;
-            d->gen++;
-            if ((rv = hpack_dyn_insert(&d->t, f->name, f->name_len, f->value, f->value_len,
-                                       f->unknown_name)) < 0) {
-                w = "out of memory";
-                goto out;
-            }
-            if (f->name_static && d->t.count) { /* inserted: the newest entry */
-                size_t e = d->t.first + d->t.count - 1;
-                d->t.ring[e >= d->t.cap ? e - d->t.cap : e].name_static = f->name_static;
-            }
-            check_resync(d, ev);
-        }
-        if (k) {
-            unknown |= f->unknown_name | f->unknown_value;
-            if (f != &spare)
-                nf++;
-            else if (k->spill)
-                k->spill(k->u, f);
-        } else if (cb && cb(u, f) != 0) {
-            /* After the callback asks to stop we still decode, silently: later blocks need
-             * the table this one builds. */
-            stopped = 1;
-            cb = NULL;
-        }
+        f->rep = rep;
+        if ((rv = read_str(d, &s->c, s->end, &f->value, &f->value_len, &f->value_huff,
+                           &f->value_wire, remember, &s->w)) < 0)
+            return rv;
     }
-out:
-    if (k) {
-        *k->arr = arr;
-        *k->n = nf;
-        *k->cap = cap;
-        k->dropped = dropped;
-        k->unknown = unknown;
-        k->list = list;
+    s->fields = 1;
+    /* RFC 9113 6.5.2: name + value + 32 per field. */
+    s->list += f->name_len + f->value_len + HPACK_ENTRY_OVERHEAD;
+    if (s->list > d->o.max_header_list) {
+        s->w = "header list over the limit";
+        return GW_ECAP;
     }
+    if (f->rep == HPACK_INC_INDEXED_NAME || f->rep == HPACK_INC_NEW_NAME) {
+        uint64_t ev = d->t.evictions;
+        d->gen++;
+        if ((rv = hpack_dyn_insert(&d->t, f->name, f->name_len, f->value, f->value_len,
+                                   f->unknown_name, f->name_static)) < 0) {
+            s->w = "out of memory";
+            return rv;
+        }
+        check_resync(d, ev);
+    }
+    if (s->into) {
+        s->unknown |= f->unknown_name | f->unknown_value;
+        if (f != &s->spare)
+            s->nf++;
+        else if (s->cb)
+            s->cb(s->u, f);
+    } else if (s->cb && s->cb(s->u, f) != 0) {
+        /* After the callback asks to stop we still decode, silently: later blocks need the
+         * table this one builds. */
+        s->stopped = 1;
+        s->cb = NULL;
+    }
+    return 0;
+}
+
+/* 6.2.1 Literal Header Field with Incremental Indexing, its name a known entry's (or a literal
+ * the memo has), its value short: the value decoded straight into the dynamic table, and the
+ * field made of the new entry, with no copy through scratch. What field() and hpack_dyn_insert
+ * would do, settled, in their order (header list before insertion); anything else (an error, a
+ * table to grow, an entry larger than the table) returns NULL having changed nothing but octets
+ * of the arena not yet taken, and field() takes the representation. A busy gRPC client sends
+ * one per request: grpc-timeout changes with every call. budget: max_header_list - list (the
+ * caller takes the field's share off it). */
+static __attribute__((noinline)) const uint8_t *
+literal_inc(hpack_decoder *d, const uint8_t *c, const uint8_t *end, hpack_field *f, size_t budget)
+{
+    hpack_dyn *t = &d->t;
+    uint32_t index = *c & 0x3f, n;
+    const uint8_t *q = c + 1;
+    const char *name;
+    size_t nl;
+    /* The field's members as they become known (the slot is the caller's to rewrite if this
+     * gives up), so that they need no register until the end. */
+    f->rep = HPACK_INC_INDEXED_NAME;
+    f->name_huff = 0;
+    f->name_wire = 0;
+    f->unknown_name = f->unknown_value = 0;
+    f->name_static = 0;
+    if (q == end)
+        return NULL;
+    if (index == 0x3f) { /* one continuation octet at most */
+        if (*q & 0x80)
+            return NULL;
+        index += *q++;
+        if (q == end)
+            return NULL;
+    }
+    f->index = index;
+    if (index == 0) { /* a new name: sent as is, or Huffman coded and remembered */
+        if (end - q < 2)
+            return NULL;
+        n = *q & 0x7f;
+        f->rep = HPACK_INC_NEW_NAME;
+        f->name_huff = *q >> 7;
+        f->name_wire = n;
+        q++;
+        if (n == 0x7f || n > (size_t)(end - q) - 1 || n > d->o.max_string)
+            return NULL;
+        if (f->name_huff) {
+            const memo_slot *m;
+            if (n == 0 || n > MEMO_WIRE || !d->memo || !(m = memo_find(d->memo, q, n)))
+                return NULL;
+            name = m->out;
+            nl = m->out_len;
+        } else {
+            name = (const char *)q;
+            nl = n;
+        }
+        q += n;
+    } else {
+        const hpack_entry *e;
+        if (index <= 61) {
+            e = &hpack_static_table[index - 1];
+        } else {
+            if ((size_t)index - 62 >= t->count)
+                return NULL;
+            e = &t->ring[(t->top + 61 - index) & t->mask];
+            if (e->name_unknown)
+                return NULL;
+        }
+        name = e->name;
+        nl = e->name_len;
+        f->name_static = e->ref.name_static;
+    }
+    if (q == end)
+        return NULL;
+    uint32_t h = *q >> 7;
+    n = *q & 0x7f;
+    q++;
+    if (n == 0x7f || n > (size_t)(end - q) || n > d->o.max_string)
+        return NULL;
+    f->value_huff = (uint8_t)h;
+    f->value_wire = n;
+    /* Room for name, value, NULs, and the Huffman decoder's pair store past the end. */
+    size_t vmax = h ? (size_t)n * 8 / 5 : n, pos;
+    if (vmax > d->o.max_string)
+        return NULL;
+    char *p = hpack_dyn_room(t, nl + vmax + 4, &pos);
+    if (!p)
+        return NULL;
+    hpack_copy(p, name, nl);
+    p[nl] = 0;
+    char *v = p + nl + 1;
+    size_t vl = n;
+    if (h) {
+        ptrdiff_t r = hpack_huff_fast(q, n, (uint8_t *)v); /* (table built: decoder_new) */
+        if (r < 0)
+            return NULL;
+        vl = (size_t)r;
+    } else {
+        hpack_copy(v, (const char *)q, n);
+    }
+    v[vl] = 0;
+    size_t need = HPACK_ENTRY_OVERHEAD + nl + vl;
+    if (need > budget || need > t->max)
+        return NULL;
+    if (t->count == t->cap && t->size <= t->max - need)
+        return NULL; /* no eviction frees a slot: the ring must grow */
+    /* From here on, as decided. */
+    uint64_t ev = t->evictions;
+    d->gen++;
+    hpack_dyn_evict_to(t, t->max - need);
+    t->head = pos + nl + vl + 2;
+    hpack_entry *e = &t->ring[t->top++ & t->mask];
+    hpack_dyn_ref(e, p, nl, v, vl, f->name_static);
+    e->size = (uint32_t)need;
+    e->name_unknown = 0;
+    t->count++;
+    t->size += need;
+    check_resync(d, ev);
+    f->name = p;
+    f->name_len = nl;
+    f->value = v;
+    f->value_len = vl;
+    return q + n;
+}
+
+/* At the start of a block: the previous block's fields are no longer borrowed. After an arena
+ * was outgrown this moves the entries into one (see hpack_dyn), so blocks cached with pointers
+ * to them are stale: a new generation. */
+static inline void release(hpack_decoder *d)
+{
+    if (d->t.retired)
+        d->gen++;
+    hpack_dyn_release(&d->t);
+}
+
+/* Ends a block's decoding: after an error the table is in an unknown state. */
+static int finish(hpack_decoder *d, int rv, int stopped, const char *w, const char **why)
+{
     if (rv < 0) {
         hpack_decoder_desync(d);
         if (stopped)
@@ -676,10 +752,33 @@ out:
     return rv;
 }
 
+static void dstate_init(dstate *s, hpack_decoder *d, const uint8_t *p, size_t n, int into,
+                        hpack_field *arr, size_t nf, size_t cap, hpack_field_cb cb, void *u)
+{
+    s->d = d;
+    s->c = p;
+    s->end = p + n;
+    s->into = into;
+    s->fields = s->dropped = s->unknown = s->stopped = s->scratch = 0;
+    s->arr = arr;
+    s->nf = s->nf0 = nf;
+    s->cap = cap;
+    s->list = 0;
+    s->cb = cb;
+    s->u = u;
+    s->w = NULL;
+}
+
 int hpack_decode_block(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field_cb cb, void *u,
                        const char **why)
 {
-    return decode(d, p, n, cb, u, NULL, why);
+    dstate s;
+    int rv = 0;
+    dstate_init(&s, d, p, n, 0, NULL, 0, 0, cb, u);
+    release(d);
+    while (s.c < s.end && (rv = field(&s)) == 0)
+        ;
+    return finish(d, rv, s.stopped, s.w, why);
 }
 
 /* The block's octets as a cache key when it may be cached: 1 to BC_WIRE octets, each a
@@ -701,82 +800,204 @@ static inline uint64_t bc_key(const uint8_t *p, size_t n)
     return key;
 }
 
-/* Sum of name_len + value_len + 2 over the fields of a block decoded whole, from its header
- * list size (name + value + 32 per field). */
-static inline size_t field_bytes(const sink *k, size_t nfields)
+/* Runs of fields that are references to known entries, from c: what field() would do for
+ * them, settled (an Indexed Header Field, its index in one octet or two (past 126: a table of
+ * over 65 entries), with a slot for it; once growing the array failed, nf stays at cap: never
+ * here). Most fields of a busy connection. Stops at anything else, or with *rv set when the
+ * header list goes over budget (the field is then not counted). budget: as decode_miss's.
+ * checked: 0 when the budget covers any fields the rest of the block can hold (each octet a
+ * reference to the largest entry there can be), so that no field needs the check. */
+static inline __attribute__((always_inline)) const uint8_t *
+indexed_run(const hpack_dyn *t, const uint8_t *c, const uint8_t *end, hpack_field **fpp,
+            const hpack_field *fend, size_t *budgetp, int checked, int *rv)
 {
-    return k->list - (size_t)(HPACK_ENTRY_OVERHEAD - 2) * nfields;
+    hpack_field *fp = *fpp;
+    size_t budget = *budgetp;
+    /* Each field takes an octet at least: stopping lim octets on, no field lacks a slot. */
+    const uint8_t *lim = (size_t)(fend - fp) < (size_t)(end - c) ? c + (fend - fp) : end;
+    while (c < lim) {
+        uint32_t b = *c;
+        const hpack_entry *e;
+        if (b - 0xbe <= 0xfe - 0xbe) { /* 62..126: the dynamic table's first 65 */
+            if (b - 0xbe >= t->count)
+                break;
+            e = &t->ring[(t->top - 1 - (b - 0xbe)) & t->mask];
+            if (e->name_unknown)
+                break;
+            *fp = e->ref;
+            fp->index = b - 0x80;
+            c++;
+        } else if (b - 0x81 < 61) { /* (the static entry's ref has its index) */
+            e = &hpack_static_table[b - 0x81];
+            *fp = e->ref;
+            c++;
+        } else if (b == 0xff && end - c >= 2 && !(c[1] & 0x80)) { /* 127..254 */
+            uint32_t index = 127 + c[1];
+            if (index - 62 >= t->count)
+                break;
+            e = &t->ring[(t->top + 61 - index) & t->mask];
+            if (e->name_unknown)
+                break;
+            *fp = e->ref;
+            fp->index = index;
+            c += 2;
+        } else {
+            break;
+        }
+        if (checked && e->size > budget) {
+            *rv = GW_ECAP;
+            break;
+        }
+        budget -= e->size;
+        fp++;
+    }
+    *fpp = fp;
+    *budgetp = budget;
+    return c;
 }
 
-/* The decode of a block the cache did not have; remembers it when it may be cached (key). Out
- * of line, so that a hit does not pay for the decoder's registers. */
-static __attribute__((noinline)) int decode_into(hpack_decoder *d, const uint8_t *p, size_t n,
-                                                 uint64_t key, sink *k, size_t *bytes,
-                                                 const char **why)
+/* The decode of a block the cache did not have, into the caller's array; remembers the block
+ * when it may be cached. References to known entries, and the usual literal with
+ * incremental indexing, take fast paths; the rest, and whatever those do not settle, go
+ * through field(), whose state is set up at its first use. Out of line, so that a cache hit
+ * does not pay for the registers. */
+static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t *p, size_t n,
+                                                 hpack_into *io)
 {
-    size_t first = *k->n;
-    int rv = decode(d, p, n, NULL, NULL, k, why);
-    *bytes = rv == 0 && !k->dropped ? field_bytes(k, *k->n - first) : 0;
-    if (key && rv == 0 && !k->dropped && *k->n - first == n) {
+    const uint8_t *c = p, *end = p + n;
+    hpack_field *arr = io->fields, *fp = arr + io->nfields, *fend = arr + io->cap;
+    const size_t nf0 = io->nfields, max_list = d->o.max_header_list;
+    size_t budget = max_list; /* max_list - the header list size (RFC 9113 6.5.2) so far */
+    dstate s;
+    int general = 0, rv = 0; /* general: s is set up */
+    const char *w = NULL;
+    /* No field of the block needs the header list check when each of its octets could be a
+     * reference to the largest entry there can be: 32 + the limit for the table's maximum (at
+     * most 2^24), or a static one (under 80), and the list still fit. A literal, or a field
+     * field() decodes, takes no more per octet. (The product is under 2^57.) */
+    const int checked = !(n < ((size_t)1 << 32) &&
+                          n * (HPACK_ENTRY_OVERHEAD + 80 + d->limit) < max_list);
+    release(d);
+    while (c < end) {
+        const uint8_t *c0 = c;
+        if (!checked)
+            c = indexed_run(&d->t, c, end, &fp, fend, &budget, 0, &rv);
+        else
+            c = indexed_run(&d->t, c, end, &fp, fend, &budget, 1, &rv);
+        if (rv < 0) {
+            w = "header list over the limit";
+            goto out;
+        }
+        if (c == end)
+            break;
+        if (c != c0 && (*c & 0x80))
+            continue; /* the run stopped for want of slots it may still have */
+        if ((*c & 0xc0) == 0x40 && fp < fend) {
+            const uint8_t *next = literal_inc(d, c, end, fp, budget);
+            if (next) {
+                budget -= fp->name_len + fp->value_len + HPACK_ENTRY_OVERHEAD;
+                fp++;
+                c = next;
+                continue;
+            }
+        }
+        if (!general) {
+            dstate_init(&s, d, c, (size_t)(end - c), 1, arr, 0, io->cap, io->spill, io->u);
+            s.nf0 = nf0;
+            general = 1;
+        }
+        s.c = c;
+        s.nf = (size_t)(fp - arr);
+        s.list = max_list - budget;
+        rv = field(&s);
+        arr = s.arr;
+        fp = arr + s.nf;
+        if (rv < 0) {
+            w = s.w;
+            goto out;
+        }
+        c = s.c;
+        fend = arr + s.cap;
+        budget = max_list - s.list;
+    }
+out:
+    io->fields = arr;
+    io->nfields = (size_t)(fp - arr);
+    if (general) {
+        io->cap = s.cap;
+        io->dropped = s.dropped;
+        io->unknown = s.unknown;
+    } else {
+        io->dropped = io->unknown = 0;
+    }
+    if (rv < 0) {
+        io->field_bytes = 0;
+        return finish(d, rv, 0, w, &io->why);
+    }
+    io->why = NULL;
+    size_t got = io->nfields - nf0;
+    if (io->dropped) {
+        io->field_bytes = 0;
+        return 0;
+    }
+    /* name + value + 2 per field, from the header list size (name + value + 32 per field). */
+    io->field_bytes = max_list - budget - (HPACK_ENTRY_OVERHEAD - 2) * got;
+    uint64_t key;
+    if (got == n && (key = bc_key(p, n)) != 0) {
         if (!d->bc && !(d->bc = gw_calloc(1, sizeof *d->bc)))
             return rv; /* only a cache */
-        bc_slot *s = &d->bc->s[d->bc->next];
+        bc_slot *bs = &d->bc->s[d->bc->next];
         d->bc->next = (d->bc->next + 1) % BC_SLOTS;
-        s->gen = d->gen;
-        s->key = key;
-        s->n = (uint8_t)n;
-        s->unknown = (uint8_t)k->unknown;
-        s->field_bytes = (uint32_t)*bytes; /* at most 8 indexed fields: small */
-        memcpy(s->f, *k->arr + first, n * sizeof s->f[0]);
+        bs->gen = d->gen;
+        bs->key = key;
+        bs->n = (uint8_t)n;
+        bs->unknown = (uint8_t)io->unknown;
+        bs->field_bytes = (uint32_t)io->field_bytes; /* at most 8 indexed fields: small */
+        memcpy(bs->f, arr + nf0, n * sizeof bs->f[0]);
     }
     return rv;
 }
 
-/* A cache hit (see bcache): appends the slot's fields, or returns 0 when there is none. */
-static inline int bc_hit(hpack_decoder *d, const uint8_t *p, size_t n, uint64_t key,
-                         hpack_field *fields, size_t *nfields, size_t cap, int *unknown,
-                         size_t *bytes)
+/* A cache hit (see bcache): appends the slot's fields, or returns 0 when there is none. The
+ * octets are compared as they come: a slot holds valid ones only, so equal octets are valid.
+ * (No release() as decode_miss does: only a decode writes to the arena, and it releases
+ * first.) */
+static inline int bc_hit(const hpack_decoder *d, const uint8_t *p, size_t n, hpack_into *io)
 {
-    (void)p;
+    uint64_t key;
+    if (n == 2) { /* the usual response and trailers: two fields */
+        key = (uint64_t)p[0] | (uint64_t)p[1] << 8;
+    } else {
+        if (n - 1 >= BC_WIRE)
+            return 0;
+        key = 0;
+        for (size_t i = 0; i < n; i++)
+            key |= (uint64_t)p[i] << (8 * i);
+    }
+    const bcache *bc = d->bc;
     for (unsigned i = 0; i < BC_SLOTS; i++) {
-        const bc_slot *s = &d->bc->s[i];
-        if (s->key != key || s->gen != d->gen || cap - *nfields < n)
-            continue; /* (equal keys have equal lengths: octets are nonzero) */
-        if (d->t.retired)
-            hpack_dyn_release(&d->t); /* as decode(): earlier fields are no longer borrowed */
-        hpack_field *dst = fields + *nfields;
+        const bc_slot *s = &bc->s[i];
+        if (s->key != key || s->gen != d->gen || s->n != n || io->cap - io->nfields < n)
+            continue;
+        hpack_field *dst = io->fields + io->nfields;
         for (size_t j = 0; j < n; j++)
             dst[j] = s->f[j];
-        *nfields += n;
-        *unknown = s->unknown;
-        *bytes = s->field_bytes;
+        io->nfields += n;
+        io->unknown = s->unknown;
+        io->field_bytes = s->field_bytes;
         return 1;
     }
     return 0;
 }
 
-/* hpack_decode_into past the cache. Out of line too: the sink is the caller's only use of
- * the stack. */
-static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t *p, size_t n,
-                                                 uint64_t key, hpack_into *io)
-{
-    sink k = {&io->fields, &io->nfields, &io->cap, 0, 0, 0, io->spill, io->u};
-    int rv = decode_into(d, p, n, key, &k, &io->field_bytes, &io->why);
-    io->dropped = k.dropped;
-    io->unknown = k.unknown;
-    return rv;
-}
-
 int hpack_decode_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_into *io)
 {
-    uint64_t key = bc_key(p, n);
-    if (key && d->bc && bc_hit(d, p, n, key, io->fields, &io->nfields, io->cap, &io->unknown,
-                               &io->field_bytes)) {
+    if (d->bc && bc_hit(d, p, n, io)) {
         io->dropped = 0;
         io->why = NULL;
         return 0;
     }
-    return decode_miss(d, p, n, key, io);
+    return decode_miss(d, p, n, io);
 }
 
 int hpack_decode_block_into(hpack_decoder *d, const uint8_t *p, size_t n, hpack_field **fields,

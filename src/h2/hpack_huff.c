@@ -1,7 +1,9 @@
-/* hpack_huff: the HPACK Huffman code (RFC 7541 5.2, Appendix B). Decoding is table driven, a
- * byte at a time through a 256-state machine: the byte table is composed at first use from the
- * nibble table that hpack_huff_gen.py generates from the RFC (so both agree by construction);
- * encoding packs codes into a 64-bit accumulator. */
+/* hpack_huff: the HPACK Huffman code (RFC 7541 5.2, Appendix B). Decoding is table driven: a
+ * fast decoder takes one or two symbols per step from a 12-bit window and handles valid strings
+ * of short codes; anything else goes through the exact decoder, a byte at a time through a
+ * 256-state machine. Both tables are composed at first use from hpack_huff_gen.py's output
+ * (the byte table from its nibble machine, the window table from its code table), so they agree
+ * with the RFC by construction; encoding packs codes into a 64-bit accumulator. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -60,8 +62,10 @@ static void build_byte_steps(void)
     atomic_store_explicit(&byte_ready, 1, memory_order_release);
 }
 
-ptrdiff_t hpack_huff_decode_why(const uint8_t *p, size_t n, uint8_t *out, size_t outcap,
-                                const char **why)
+/* The exact decoder: every outcome and reason. The fast one below defers to it for all but
+ * plain success. */
+static __attribute__((noinline)) ptrdiff_t byte_decode(const uint8_t *p, size_t n, uint8_t *out,
+                                                       size_t outcap, const char **why)
 {
     const char *w = NULL;
     ptrdiff_t rv;
@@ -122,6 +126,66 @@ out:
     if (why)
         *why = w;
     return rv;
+}
+
+
+/* The fast decoder's table (see hpack_huff.h): one symbol per 12-bit prefix first, then a
+ * second one wherever the rest of the 12 bits holds a whole code. Built from the encoder's
+ * table (itself generated from the RFC). */
+uint32_t hpack_huff_win[1u << HPACK_HUFF_WIN_BITS];
+_Atomic int hpack_huff_win_ready;
+static pthread_once_t win_once = PTHREAD_ONCE_INIT;
+
+static void build_win(void)
+{
+    enum { W = HPACK_HUFF_WIN_BITS };
+    static uint16_t one[1u << W]; /* sym | len << 8; len 0: a longer code */
+    for (unsigned s = 0; s < 256; s++) {
+        unsigned len = huff_len[s];
+        if (len > W)
+            continue;
+        unsigned lo = huff_code[s] << (W - len), hi = (huff_code[s] + 1) << (W - len);
+        for (unsigned x = lo; x < hi; x++)
+            one[x] = (uint16_t)(s | len << 8);
+    }
+    for (unsigned x = 0; x < (1u << W); x++) {
+        unsigned l1 = one[x] >> 8;
+        uint32_t e = 0;
+        if (l1) {
+            uint8_t sym[2] = {(uint8_t)one[x], 0};
+            unsigned used = l1, nsym = 1;
+            /* The rest of x, left aligned, zeros after: a code found there is whole only if
+             * it fits in what is left. */
+            unsigned rest = (x << l1) & ((1u << W) - 1), l2 = one[rest] >> 8;
+            if (l2 && l1 + l2 <= W) {
+                sym[1] = (uint8_t)one[rest];
+                used += l2;
+                nsym = 2;
+            }
+            uint16_t pair;
+            memcpy(&pair, sym, 2);
+            e = pair | used << 16 | l1 << 20 | nsym << 24;
+        }
+        hpack_huff_win[x] = e;
+    }
+    atomic_store_explicit(&hpack_huff_win_ready, 1, memory_order_release);
+}
+
+void hpack_huff_win_build(void) { pthread_once(&win_once, build_win); }
+
+ptrdiff_t hpack_huff_decode_why(const uint8_t *p, size_t n, uint8_t *out, size_t outcap,
+                                const char **why)
+{
+    hpack_huff_win_prepare();
+    if (n <= (SIZE_MAX - 2) / 8 && outcap >= n * 8 / 5 + 2) {
+        ptrdiff_t r = hpack_huff_fast(p, n, out);
+        if (r >= 0) {
+            if (why)
+                *why = NULL;
+            return r;
+        }
+    }
+    return byte_decode(p, n, out, outcap, why);
 }
 
 ptrdiff_t hpack_huff_decode(const uint8_t *p, size_t n, uint8_t *out, size_t outcap)

@@ -6,8 +6,9 @@ aligned to LSB, length). Each row is checked against itself (bits == hex, length
 whole code is checked to be a complete prefix code, so a mistyped row fails here rather than
 in a decoder. Output: the encoder table and a 4-bit-at-a-time decoding state machine (one
 state per internal node of the code tree, 16 transitions each), the shape nghttp2 uses.
-hpack_huff.c composes pairs of these steps into a byte-at-a-time table (64 Ki entries) at first
-use rather than carrying it as generated source, so the RFC is transcribed only here.
+hpack_huff.c composes pairs of these steps into a byte-at-a-time table (64 Ki entries), and the
+code table into its fast decoder's 12-bit window table, at first use rather than carrying them
+as generated source, so the RFC is transcribed only here.
 Run:  python3 src/h2/hpack_huff_gen.py > src/h2/hpack_huff_table.h
 """
 import re
