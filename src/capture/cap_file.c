@@ -510,13 +510,17 @@ int cap_source_next(cap_source *s, cap_packet *pkt, char *msg, size_t msglen)
         uint64_t off;
         const uint8_t *r = cap_mm_quick(&s->mm, &off);
         if (r) {
-            int sw = s->mm.swap;
-            uint32_t frac = cap_mm_rd32(r + 4, sw);
+            uint32_t h[4]; /* seconds, fraction, caplen, wirelen */
+            memcpy(h, r, sizeof h);
+            if (s->mm.swap) { /* one test of the byte order for all four */
+                for (int i = 0; i < 4; i++)
+                    h[i] = __builtin_bswap32(h[i]);
+            }
             pkt->no = ++s->no;
-            pkt->ts_ns = (int64_t)cap_mm_rd32(r, sw) * 1000000000 +
-                         (s->mm.nano ? (int64_t)frac : (int64_t)frac * 1000);
-            pkt->caplen = cap_mm_rd32(r + 8, sw);
-            pkt->wirelen = cap_mm_rd32(r + 12, sw);
+            pkt->ts_ns = (int64_t)h[0] * 1000000000 +
+                         (s->mm.nano ? (int64_t)h[1] : (int64_t)h[1] * 1000);
+            pkt->caplen = h[2];
+            pkt->wirelen = h[3];
             pkt->linktype = s->linktype;
             pkt->file_offset = off;
             pkt->data = r + CAP_MM_REC_HDR;

@@ -30,6 +30,10 @@ static inline void cap_decoder_begin(cap_decoder *d, int64_t ts_ns)
         cap_decoder_begin_slow(d, ts_ns);
 }
 
+/* cap_decode without its fast path for the common packet: what the differential tests and
+ * fuzz_capture compare it against. */
+int cap_decode_general(cap_decoder *d, const cap_packet *pkt, cap_layers *out);
+
 static inline void cap_note(cap_layers *out, const char *why)
 {
     if (!out->anomaly)

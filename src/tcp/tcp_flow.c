@@ -5,7 +5,12 @@
  *
  * Closing: FIN both ways closes once both FINs are delivered and acknowledged (so the final ACK
  * is still counted); without that ACK it closes as TCP_CLOSE_FIN on idle/flush. RST closes at
- * once. Not reentrant: callbacks must not call back into the table. */
+ * once. Not reentrant: callbacks must not call back into the table.
+ *
+ * Most packets are an in-order segment or a bare ACK of the previous packet's flow: those take
+ * a short path in tcp_table_add (two word compares to know the flow, no call into the
+ * direction's reassembly); everything else goes through add_general, and the tests hold the
+ * two to the same callbacks and counters (tcp_table_set_general_only). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +22,7 @@
 
 #define NS_PER_SEC 1000000000LL
 #define MIN_BUCKETS 256
+#define PACK_WORDS 5
 
 typedef struct tcp_flow tcp_flow;
 struct tcp_flow {
@@ -46,9 +52,12 @@ struct tcp_table {
     tcp_acct held;
     uint64_t seed;
     tcp_flow *last; /* the flow of the previous packet (still in the hash), or NULL */
-    int have_time;
-    int64_t now_ns;         /* latest capture time seen */
-    int64_t next_expire_ns; /* when add() next looks for idle flows */
+    /* last's endpoint pair as pack() packs a segment sent by ep[0] (index 0) and by ep[1]
+     * (index 1), unused words zero; all zero, which no segment packs to, while last is NULL. */
+    uint64_t last_key[2][PACK_WORDS];
+    int64_t now_ns;         /* latest capture time seen (INT64_MIN before the first packet) */
+    int64_t next_expire_ns; /* when add() next looks for idle flows (INT64_MIN: at once) */
+    int general_only;       /* tests: every segment through the general path */
 };
 
 void tcp_opts_default(tcp_opts *o)
@@ -86,11 +95,53 @@ static void list_append(flist *l, tcp_flow *f)
     l->tail = f;
 }
 
-/* Endpoints are built by set_endpoint, which zeroes the unused part of addr: a fixed 16-byte
- * compare is exact. */
-static int ep_eq(const tcp_endpoint *a, const tcp_endpoint *b)
+/* An endpoint as the table compares and hashes it: the address as two words (an IPv4 address
+ * padded with zeros, as set_endpoint stores it), the port, the version. Built from a segment's
+ * fields directly, so that the common packet never builds a tcp_endpoint. */
+typedef struct ekey {
+    uint64_t w0, w1;
+    uint16_t port;
+    int ipver;
+} ekey;
+
+static inline ekey key_of(int ipver, const uint8_t *addr, uint16_t port)
 {
-    return a->port == b->port && a->ipver == b->ipver && memcmp(a->addr, b->addr, 16) == 0;
+    uint8_t a[16] = {0};
+    if (ipver == 4) /* fixed sizes: inline copies */
+        memcpy(a, addr, 4);
+    else
+        memcpy(a, addr, 16);
+    ekey k;
+    memcpy(&k.w0, a, 8);
+    memcpy(&k.w1, a + 8, 8);
+    k.port = port;
+    k.ipver = ipver;
+    return k;
+}
+
+static inline ekey ep_key(const tcp_endpoint *e)
+{
+    ekey k;
+    memcpy(&k.w0, e->addr, 8);
+    memcpy(&k.w1, e->addr + 8, 8);
+    k.port = e->port;
+    k.ipver = e->ipver;
+    return k;
+}
+
+static __attribute__((noinline)) void list_move_last(flist *l, tcp_flow *f)
+{
+    list_remove(l, f);
+    list_append(l, f);
+}
+
+/* Endpoints are built by set_endpoint, which zeroes the unused part of addr: comparing whole
+ * words is exact. No branches: it runs two to four times a packet. */
+static inline int ep_is(const tcp_endpoint *e, const ekey *k)
+{
+    ekey x = ep_key(e);
+    return ((x.w0 ^ k->w0) | (x.w1 ^ k->w1) | (uint64_t)(uint16_t)(x.port ^ k->port) |
+            (uint64_t)(uint32_t)(x.ipver ^ k->ipver)) == 0;
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -101,50 +152,133 @@ static uint64_t mix(uint64_t h, uint64_t v)
 }
 
 /* One endpoint under the table's seed. */
-static uint64_t ep_hash(uint64_t seed, const tcp_endpoint *e)
+static inline uint64_t ep_hash(uint64_t seed, const ekey *k)
 {
-    uint64_t w0, w1;
-    memcpy(&w0, e->addr, 8);
-    memcpy(&w1, e->addr + 8, 8);
-    uint64_t h = (w0 ^ seed) * 0x9e3779b97f4a7c15ULL;
-    h ^= w1 ^ ((uint64_t)e->port << 8 | (uint64_t)(e->ipver & 0xff));
+    uint64_t h = (k->w0 ^ seed) * 0x9e3779b97f4a7c15ULL;
+    h ^= k->w1 ^ ((uint64_t)k->port << 8 | (uint64_t)(k->ipver & 0xff));
     h *= 0xff51afd7ed558ccdULL;
     return h ^ (h >> 29);
 }
 
 /* Both directions hash alike: the endpoints' hashes combine by a commutative sum (no ordering
  * compare per packet), then a final mix spreads it over the low bits that pick the bucket. */
-static uint64_t pair_hash(const tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b)
+static inline uint64_t pair_hash(const tcp_table *t, const ekey *a, const ekey *b)
 {
     uint64_t h = ep_hash(t->seed, a) + ep_hash(t->seed, b);
     h *= 0xc4ceb9fe1a85ec53ULL;
     return h ^ (h >> 32);
 }
 
-static int same_pair(const tcp_flow *f, const tcp_endpoint *a, const tcp_endpoint *b)
+static uint64_t flow_hash(const tcp_table *t, const tcp_flow *f)
 {
-    return (ep_eq(&f->c.ep[0], a) && ep_eq(&f->c.ep[1], b)) ||
-           (ep_eq(&f->c.ep[0], b) && ep_eq(&f->c.ep[1], a));
+    ekey a = ep_key(&f->c.ep[0]), b = ep_key(&f->c.ep[1]);
+    return pair_hash(t, &a, &b);
 }
 
-static tcp_flow *lookup(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint *b)
+/* Is f the flow of a segment from a to b? 1 with *d its direction (0 when a sent f's first
+ * packet, and for a connection to itself, whose directions look alike), else 0. */
+static inline int pair_dir(const tcp_flow *f, const ekey *a, const ekey *b, int *d)
 {
-    /* Packets come in runs of one connection: try the previous packet's flow before hashing. */
-    if (t->last && same_pair(t->last, a, b))
+    /* Ports first: in a chain they nearly always differ. */
+    uint16_t p0 = f->c.ep[0].port, p1 = f->c.ep[1].port;
+    if (p0 == a->port && p1 == b->port && ep_is(&f->c.ep[0], a) && ep_is(&f->c.ep[1], b)) {
+        *d = 0;
+        return 1;
+    }
+    if (p1 == a->port && p0 == b->port && ep_is(&f->c.ep[1], a) && ep_is(&f->c.ep[0], b)) {
+        *d = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* A segment's ports, IP version and addresses packed in words for an exact compare: IPv4 in
+ * two, IPv6 in five. The first word holds the ports and the version, so that the first two
+ * words of an IPv6 packing never equal an IPv4 one, and no packing is all zeros. Returns the
+ * words used. */
+static inline int pack(int ipver, const uint8_t *src, const uint8_t *dst, uint16_t sport,
+                       uint16_t dport, uint64_t *w)
+{
+    w[0] = sport | (uint64_t)dport << 16 | (uint64_t)(uint8_t)ipver << 32;
+    if (ipver == 4) {
+        uint32_t s4, d4;
+        memcpy(&s4, src, 4);
+        memcpy(&d4, dst, 4);
+        w[1] = s4 | (uint64_t)d4 << 32;
+        return 2;
+    }
+    memcpy(&w[1], src, 8);
+    memcpy(&w[2], src + 8, 8);
+    memcpy(&w[3], dst, 8);
+    memcpy(&w[4], dst + 8, 8);
+    return 5;
+}
+
+static __attribute__((noinline)) void set_last(tcp_table *t, tcp_flow *f)
+{
+    t->last = f;
+    const tcp_endpoint *e = f->c.ep;
+    memset(t->last_key, 0, sizeof t->last_key);
+    pack(e[0].ipver, e[0].addr, e[1].addr, e[0].port, e[1].port, t->last_key[0]);
+    pack(e[0].ipver, e[1].addr, e[0].addr, e[1].port, e[0].port, t->last_key[1]);
+}
+
+static void clear_last(tcp_table *t)
+{
+    t->last = NULL;
+    memset(t->last_key, 0, sizeof t->last_key);
+}
+
+/* The flow of a segment from a to b and its direction in *d, or NULL (with *d 0).
+ * check_last: try the previous packet's flow first (packets come in runs of one connection). */
+static inline tcp_flow *lookup(tcp_table *t, const ekey *a, const ekey *b, int check_last, int *d)
+{
+    if (check_last && t->last && pair_dir(t->last, a, b, d))
         return t->last;
     uint64_t hv = pair_hash(t, a, b);
     for (tcp_flow *f = t->buckets[hv & (t->nbuckets - 1)]; f; f = f->hnext) {
-        if (same_pair(f, a, b))
+        if (pair_dir(f, a, b, d))
             return f;
     }
+    *d = 0;
     return NULL;
+}
+
+static __attribute__((noinline)) tcp_flow *find_slow(tcp_table *t, const cap_layers *seg,
+                                                     int check_last, int *d)
+{
+    ekey ka = key_of(seg->ipver, seg->src, seg->sport);
+    ekey kb = key_of(seg->ipver, seg->dst, seg->dport);
+    return lookup(t, &ka, &kb, check_last, d);
+}
+
+static inline int key_is(const uint64_t *k, const uint64_t *w, int n)
+{
+    if (n == 2)
+        return ((k[0] ^ w[0]) | (k[1] ^ w[1])) == 0;
+    return ((k[0] ^ w[0]) | (k[1] ^ w[1]) | (k[2] ^ w[2]) | (k[3] ^ w[3]) | (k[4] ^ w[4])) == 0;
+}
+
+static inline tcp_flow *find(tcp_table *t, const cap_layers *seg, int *d)
+{
+    uint64_t w[PACK_WORDS];
+    int n = pack(seg->ipver, seg->src, seg->dst, seg->sport, seg->dport, w);
+    if (key_is(t->last_key[0], w, n)) {
+        *d = 0; /* also a connection to itself */
+        return t->last;
+    }
+    if (key_is(t->last_key[1], w, n)) {
+        *d = 1;
+        return t->last;
+    }
+    return find_slow(t, seg, 0, d); /* the compares above were exact: t->last is not it */
 }
 
 static void hash_remove(tcp_table *t, tcp_flow *f)
 {
     if (t->last == f)
-        t->last = NULL;
-    uint64_t hv = pair_hash(t, &f->c.ep[0], &f->c.ep[1]);
+        clear_last(t);
+    uint64_t hv = flow_hash(t, f);
     tcp_flow **link = &t->buckets[hv & (t->nbuckets - 1)];
     while (*link && *link != f)
         link = &(*link)->hnext;
@@ -168,7 +302,7 @@ static void maybe_grow(tcp_table *t)
         tcp_flow *f = t->buckets[i];
         while (f) {
             tcp_flow *nx = f->hnext;
-            uint64_t hv = pair_hash(t, &f->c.ep[0], &f->c.ep[1]);
+            uint64_t hv = flow_hash(t, f);
             f->hnext = b[hv & (nb - 1)];
             b[hv & (nb - 1)] = f;
             f = nx;
@@ -266,6 +400,10 @@ tcp_table *tcp_table_new(const tcp_opts *opts, const tcp_callbacks *cb)
     }
     /* A per-table seed so that chosen addresses cannot aim at one chain in every run. */
     t->seed = mix((uint64_t)(uintptr_t)t, (uint64_t)(uintptr_t)t->buckets);
+    /* The first packet sets the time and runs an expiry pass over the (empty) table, which
+     * also schedules the next one: no "have we seen a packet" test on every packet. */
+    t->now_ns = INT64_MIN;
+    t->next_expire_ns = INT64_MIN;
     return t;
 }
 
@@ -366,7 +504,7 @@ static tcp_flow *create(tcp_table *t, const tcp_endpoint *a, const tcp_endpoint 
     f->c.ep[0] = *a;
     f->c.ep[1] = *b;
     guess_client(&f->c);
-    size_t bi = pair_hash(t, a, b) & (t->nbuckets - 1);
+    size_t bi = flow_hash(t, f) & (t->nbuckets - 1);
     f->hnext = t->buckets[bi];
     t->buckets[bi] = f;
     list_append(&t->live, f);
@@ -386,21 +524,6 @@ static int starts_new(const tcp_flow *f, int d, uint32_t seq)
     return (h->flags & TCP_H_STARTED) && tcp_half_first_seq(h) != seq;
 }
 
-/* Is e the endpoint (ipver, addr, port) of a segment? As ep_eq after set_endpoint, without
- * building the endpoint: an IPv4 address compares its 4 bytes only. */
-static inline int seg_is(const tcp_endpoint *e, int ipver, const uint8_t *addr, uint16_t port)
-{
-    if (e->port != port || e->ipver != ipver)
-        return 0;
-    if (ipver == 4) {
-        uint32_t x, y;
-        memcpy(&x, e->addr, 4);
-        memcpy(&y, addr, 4);
-        return x == y;
-    }
-    return memcmp(e->addr, addr, 16) == 0;
-}
-
 static void set_endpoint(tcp_endpoint *e, int ipver, const uint8_t *addr, uint16_t port)
 {
     memset(e, 0, sizeof *e);
@@ -412,46 +535,48 @@ static void set_endpoint(tcp_endpoint *e, int ipver, const uint8_t *addr, uint16
     e->port = port;
 }
 
-int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t ts_ns,
-                  uint32_t frame_len, tcp_conn **conn, int *dir)
+/* Capture time moves on: note the latest and, once per second of it, close idle flows (each
+ * pass costs only what it closes). */
+static inline void tick(tcp_table *t, int64_t ts_ns)
+{
+    if (ts_ns > t->now_ns)
+        t->now_ns = ts_ns;
+    if (t->now_ns >= t->next_expire_ns) {
+        tcp_table_expire(t, t->now_ns);
+        t->next_expire_ns = t->now_ns > INT64_MAX - NS_PER_SEC ? INT64_MAX : t->now_ns + NS_PER_SEC;
+    }
+}
+
+/* Counters and activity of a packet of flow f in direction d. */
+static inline void count(tcp_table *t, tcp_flow *f, int d, const cap_layers *seg, uint64_t pkt_no,
+                         int64_t ts_ns, uint32_t frame_len, int opened)
+{
+    tcp_conn *c = &f->c;
+    c->pkts[d]++;
+    c->wire_bytes[d] += frame_len;
+    c->payload_bytes[d] += (uint64_t)seg->payload_len + seg->payload_missing;
+    if (opened || ts_ns < c->first_ts_ns)
+        c->first_ts_ns = ts_ns;
+    if (opened || ts_ns > c->last_ts_ns)
+        c->last_ts_ns = ts_ns;
+    f->last_pkt = pkt_no;
+    if (t->last != f)
+        set_last(t, f);
+    flist *l = c->closed ? &t->tomb : &t->live;
+    if (l->tail != f)
+        list_move_last(l, f);
+}
+
+/* Everything but an in-order segment or bare ACK of a healthy flow: f (direction d) is the
+ * segment's flow from lookup, or NULL. Out of line, so that the common case stays small. */
+static __attribute__((noinline)) int add_general(tcp_table *t, const cap_layers *seg, tcp_flow *f,
+                                                 int d, uint64_t pkt_no, int64_t ts_ns,
+                                                 uint32_t frame_len, tcp_conn **conn, int *dir)
 {
     if (conn)
         *conn = NULL;
     if (dir)
         *dir = 0;
-    if (!t || !seg || !seg->is_tcp || (seg->ipver != 4 && seg->ipver != 6))
-        return GW_EINVAL;
-
-    if (!t->have_time || ts_ns > t->now_ns)
-        t->now_ns = ts_ns;
-    if (!t->have_time) {
-        t->have_time = 1;
-        t->next_expire_ns = ts_ns > INT64_MAX - NS_PER_SEC ? INT64_MAX : ts_ns + NS_PER_SEC;
-    } else if (t->now_ns >= t->next_expire_ns) {
-        /* Once per second of capture time: each pass costs only what it closes. */
-        tcp_table_expire(t, t->now_ns);
-        t->next_expire_ns = t->now_ns > INT64_MAX - NS_PER_SEC ? INT64_MAX : t->now_ns + NS_PER_SEC;
-    }
-
-    /* Packets come in runs of one connection: match the previous packet's flow against the
-     * segment's addresses directly, before building endpoints and hashing. */
-    tcp_endpoint a, b;
-    tcp_flow *f = t->last;
-    int d;
-    if (f && seg_is(&f->c.ep[0], seg->ipver, seg->src, seg->sport) &&
-        seg_is(&f->c.ep[1], seg->ipver, seg->dst, seg->dport)) {
-        d = 0; /* also a connection to itself: all of it is taken as ep[0]'s */
-    } else if (f && seg_is(&f->c.ep[1], seg->ipver, seg->src, seg->sport) &&
-               seg_is(&f->c.ep[0], seg->ipver, seg->dst, seg->dport)) {
-        d = 1;
-    } else {
-        set_endpoint(&a, seg->ipver, seg->src, seg->sport);
-        set_endpoint(&b, seg->ipver, seg->dst, seg->dport);
-        f = lookup(t, &a, &b);
-        d = f && ep_eq(&f->c.ep[0], &a) ? 0 : 1;
-        if (f && ep_eq(&a, &b))
-            d = 0; /* a connection to itself: both directions look alike; treat all as ep[0]'s */
-    }
     int syn = (seg->flags & CAP_TCP_SYN) != 0;
     int ack = (seg->flags & CAP_TCP_ACK) != 0;
     int rst = (seg->flags & CAP_TCP_RST) != 0;
@@ -463,6 +588,7 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     }
     int opened = 0;
     if (!f) {
+        tcp_endpoint a, b;
         set_endpoint(&a, seg->ipver, seg->src, seg->sport);
         set_endpoint(&b, seg->ipver, seg->dst, seg->dport);
         f = create(t, &a, &b);
@@ -473,23 +599,10 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
     }
 
     tcp_conn *c = &f->c;
-    c->pkts[d]++;
-    c->wire_bytes[d] += frame_len;
-    c->payload_bytes[d] += (uint64_t)seg->payload_len + seg->payload_missing;
-    if (opened || ts_ns < c->first_ts_ns)
-        c->first_ts_ns = ts_ns;
-    if (opened || ts_ns > c->last_ts_ns)
-        c->last_ts_ns = ts_ns;
+    count(t, f, d, seg, pkt_no, ts_ns, frame_len, opened);
     c->syn[d] |= syn;
     c->fin[d] |= fin;
     c->rst[d] |= rst;
-    f->last_pkt = pkt_no;
-    t->last = f;
-    flist *l = c->closed ? &t->tomb : &t->live;
-    if (l->tail != f) {
-        list_remove(l, f);
-        list_append(l, f);
-    }
     if (conn)
         *conn = c;
     if (dir)
@@ -535,6 +648,77 @@ int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t 
             close_flow(t, f, TCP_CLOSE_FIN);
     }
     return nomem ? GW_ENOMEM : 0;
+}
+
+/* Can the in-order path below take this segment of flow f, direction d? A live flow whose
+ * sides have sent no FIN, this side started; no SYN, FIN or RST, nothing cut by the snaplen;
+ * and either no payload (a bare ACK, which the reassembler would ignore: any sequence number
+ * does) or payload at exactly the next expected sequence number with nothing held. */
+static inline int in_order(const tcp_table *t, const tcp_flow *f, int d, const cap_layers *seg)
+{
+    const tcp_half *h = &f->h[d];
+    /* One branch for all of it: each term is nonzero when it rules the fast path out. */
+    uint32_t no = (uint32_t)t->general_only | (uint32_t)f->c.closed |
+                  (seg->flags & (CAP_TCP_SYN | CAP_TCP_FIN | CAP_TCP_RST)) | seg->payload_missing |
+                  ((f->h[0].flags | f->h[1].flags) & TCP_H_FIN) | (~h->flags & TCP_H_STARTED);
+    if (no)
+        return 0;
+    return seg->payload_len == 0 ||
+           (seg->payload && !h->ooo && seg->seq == (uint32_t)(h->base + (uint32_t)h->next));
+}
+
+static __attribute__((noinline)) void ack_slow(tcp_table *t, tcp_flow *f, int d, uint32_t ack,
+                                               uint64_t pkt_no, int64_t ts_ns)
+{
+    tcp_rctx x = rctx(t, f, d, pkt_no, ts_ns);
+    tcp_half_ack(&f->h[d], &x, ack);
+}
+
+int tcp_table_add(tcp_table *t, const cap_layers *seg, uint64_t pkt_no, int64_t ts_ns,
+                  uint32_t frame_len, tcp_conn **conn, int *dir)
+{
+    if (!t || !seg || !seg->is_tcp || (seg->ipver != 4 && seg->ipver != 6)) {
+        if (conn)
+            *conn = NULL;
+        if (dir)
+            *dir = 0;
+        return GW_EINVAL;
+    }
+    tick(t, ts_ns);
+
+    int d;
+    tcp_flow *f = find(t, seg, &d);
+    if (!f || !in_order(t, f, d, seg))
+        return add_general(t, seg, f, d, pkt_no, ts_ns, frame_len, conn, dir);
+
+    /* Nearly every packet: what add_general and tcp_half_segment would do with it, without
+     * their tests for what cannot happen here (the differential tests hold the two alike). */
+    tcp_conn *c = &f->c;
+    count(t, f, d, seg, pkt_no, ts_ns, frame_len, 0);
+    if (conn)
+        *conn = c;
+    if (dir)
+        *dir = d;
+    /* tcp_half_ack_matters without its FIN test (no side has a FIN here): the ACK passes
+     * the next offset the peer's side expects. */
+    const tcp_half *peer = &f->h[!d];
+    if ((seg->flags & CAP_TCP_ACK) && (peer->flags & TCP_H_STARTED) &&
+        (int32_t)(seg->ack - (uint32_t)(peer->base + (uint32_t)peer->next)) > 0)
+        ack_slow(t, f, !d, seg->ack, pkt_no, ts_ns);
+    uint32_t n = seg->payload_len;
+    if (n) {
+        tcp_half *h = &f->h[d];
+        if (t->cb.on_data)
+            t->cb.on_data(t->cb.u, c, d, h->next, seg->payload, n, pkt_no, ts_ns);
+        h->next += n;
+        c->delivered[d] += n;
+    }
+    return 0;
+}
+
+void tcp_table_set_general_only(tcp_table *t, int on)
+{
+    t->general_only = on;
 }
 
 /* Decimal digits of v (< 100000) at o; returns how many. */

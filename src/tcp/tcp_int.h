@@ -55,6 +55,9 @@ typedef struct tcp_rctx {
     int nomem; /* set when a piece could not be held for lack of memory */
 } tcp_rctx;
 
+/* Tests: send every segment through the general path, to compare it with the fast one. */
+void tcp_table_set_general_only(tcp_table *t, int on);
+
 /* Feed one segment of this direction (SYN/FIN flags, captured bytes and snaplen-cut bytes). */
 void tcp_half_segment(tcp_half *h, tcp_rctx *x, uint32_t seq, int syn, const uint8_t *p,
                       uint32_t len, uint32_t missing, int fin);
