@@ -112,6 +112,10 @@ void view_pb_force_scalar(int on)
     __atomic_store_n(&simd_cap, cap, __ATOMIC_RELAXED);
 }
 
+static int force_general;
+
+void view_pb_force_general(int on) { __atomic_store_n(&force_general, on, __ATOMIC_RELAXED); }
+
 static int simd_level(void)
 {
     int best = gw_simd_best(), cap = __atomic_load_n(&simd_cap, __ATOMIC_RELAXED);
@@ -380,19 +384,46 @@ __attribute__((target("avx2"))) static size_t b64_avx2(char *o, const uint8_t *p
 }
 #endif
 
-int view_base64(gw_buf *out, const uint8_t *p, size_t n)
+#if GW_SIMD_X86
+/* The last r (1..24) bytes: copied into a zeroed block (so nothing past p[r] is read), encoded
+ * as b64_avx2's first block is; zeros after the input encode the characters of a partial group
+ * exactly, then '=' pads it. Writes 32 bytes at o; returns the characters that count. */
+__attribute__((target("avx2"))) static size_t b64_tail_avx2(char *o, const uint8_t *p, size_t r)
+{
+    const __m256i spread0 = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+                                             1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+    uint8_t blk[32] = {0};
+    memcpy(blk, p, r);
+    __m128i lo = _mm_loadu_si128((const __m128i *)blk);
+    __m128i hi = _mm_loadu_si128((const __m128i *)(blk + 12));
+    __m256i in = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    _mm256_storeu_si256((__m256i *)o, b64_block(in, spread0));
+    size_t k = (r + 2) / 3 * 4;
+    if (r % 3 == 1)
+        o[k - 2] = '=';
+    if (r % 3)
+        o[k - 1] = '=';
+    return k;
+}
+#endif
+
+size_t view_base64_into(uint8_t *d, const uint8_t *p, size_t n)
 {
     const char *tab = b64_tab;
-    size_t need = (n + 2) / 3 * 4;
-    int rc = gw_buf_room(out, need);
-    if (rc)
-        return rc;
-    char *o = (char *)out->data + out->len;
+    char *o = (char *)d;
     size_t i = 0;
 #if GW_SIMD_X86
-    if (n >= 28 && simd_level() >= GW_SIMD_AVX2) {
-        i = b64_avx2(o, p, n);
-        o += i / 3 * 4;
+    if (simd_level() >= GW_SIMD_AVX2) {
+        if (n >= 28) {
+            i = b64_avx2(o, p, n);
+            o += i / 3 * 4;
+        }
+        while (i < n) { /* at most 27 bytes: one or two blocks */
+            size_t r = n - i < 24 ? n - i : 24;
+            o += b64_tail_avx2(o, p + i, r);
+            i += r;
+        }
+        return (size_t)(o - (char *)d);
     }
 #endif
     /* Two output characters per lookup: 12 bits of input index a table of character pairs. */
@@ -409,9 +440,28 @@ int view_base64(gw_buf *out, const uint8_t *p, size_t n)
         o[1] = tab[v >> 12 & 63];
         o[2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
         o[3] = '=';
+        o += 4;
     }
-    out->len += need;
-    return 0;
+    return (size_t)(o - (char *)d);
+}
+
+int view_base64(gw_buf *out, const uint8_t *p, size_t n)
+{
+    size_t need = (n + 2) / 3 * 4;
+    int rc = gw_buf_room(out, need);
+    if (rc)
+        return rc;
+    if (gw_buf_room(out, need + VIEW_BASE64_SLACK) == 0) {
+        out->len += view_base64_into(out->data + out->len, p, n);
+        return 0;
+    }
+    /* Near the cap: the slack does not fit where the text does. By pieces through a copy. */
+    uint8_t tmp[4 * 1024 + VIEW_BASE64_SLACK];
+    for (size_t i = 0; i < n && !rc; i += 3 * 1024) {
+        size_t k = n - i < 3 * 1024 ? n - i : 3 * 1024;
+        rc = gw_buf_append(out, tmp, view_base64_into(tmp, p + i, k));
+    }
+    return rc;
 }
 
 /* The shortest %g form that reads back to the same float or double, with ".0" added to whole
@@ -944,12 +994,95 @@ static int iter_next(field_iter *it, pb_field *f)
     return 1;
 }
 
+/* json_fast: the message is not one it takes; nothing was written. */
+#define JSON_FAST_NO 2
+/* Messages up to this size may take json_fast (it reserves room for the worst case at once). */
+#define JSON_FAST_MAX 4096
+
+/* The common message in one pass, as json_message writes it: every field parses, their numbers
+ * strictly ascend (no sorting, no arrays) and none is a group. Numbers and plain strings (most
+ * fields) are written through a cursor into room reserved once: a field takes at least 2 input
+ * bytes and writes at most 14 (key) + 22 (value) bytes, a plain string 16 more than its bytes,
+ * so 18 per input byte is enough; other length-delimited fields go through json_len. Anything
+ * else: the output is taken back and JSON_FAST_NO returned, for json_message's general way. */
+static int json_fast(json_ctx *j, const uint8_t *p, size_t n, int depth)
+{
+    gw_buf *b = j->out;
+    size_t mark = b->len;
+    if (n > JSON_FAST_MAX || gw_buf_room(b, 18 * n + 2))
+        return JSON_FAST_NO;
+    int budget = j->max_depth - depth, level = simd_level();
+    uint8_t *o = b->data + b->len;
+    *o++ = '{';
+    uint32_t prev = 0;
+    for (size_t pos = 0; pos < n;) {
+        pb_field f;
+        ptrdiff_t r = pb_field_parse_whole(p + pos, n - pos, budget, &f);
+        if (r < 0 || f.number <= prev || f.wire_type == PB_WT_SGROUP)
+            goto no;
+        if (prev)
+            *o++ = ',';
+        prev = f.number;
+        pos += (size_t)r;
+        *o++ = '"';
+        o += gw_u64_into(o, f.number);
+        o[0] = '"';
+        o[1] = ':';
+        o += 2;
+        if (f.wire_type != PB_WT_LEN) { /* VARINT, I32, I64: json_uint */
+            if (f.u <= JSON_SAFE_INT) {
+                o += gw_u64_into(o, f.u);
+            } else {
+                *o++ = '"';
+                o += gw_u64_into(o, f.u);
+                *o++ = '"';
+            }
+            continue;
+        }
+        size_t len = (size_t)f.u;
+#if GW_SIMD_X86
+        if (len < 64 && level >= GW_SIMD_SSE2) {
+            if (plain_into_sse2(o + 1, f.bytes, len) == len) {
+                o[0] = '"';
+                o[len + 1] = '"';
+                o += len + 2;
+                continue;
+            }
+        } else
+#endif
+        if (gw_screen_at(GW_SCREEN_JSON, f.bytes, len, level) == len) {
+            *o++ = '"';
+            memcpy(o, f.bytes, len);
+            o += len;
+            *o++ = '"';
+            continue;
+        }
+        b->len = (size_t)(o - b->data);
+        int rc = json_len(j, &f, depth);
+        if (rc)
+            return rc; /* a buffer error: the output is partial, as json_message's would be */
+        if (gw_buf_room(b, 18 * (n - pos) + 2))
+            goto no;
+        o = b->data + b->len;
+    }
+    *o++ = '}';
+    b->len = (size_t)(o - b->data);
+    return 0;
+no:
+    b->len = mark;
+    return JSON_FAST_NO;
+}
+
 /* Objects with keys in ascending field-number order and repeated numbers as arrays. Fields come
  * on the wire almost always in number order, so runs of equal numbers are the arrays; otherwise
  * the fields are sorted by (number, offset): in place when few, else in one allocation. With
  * `whole`, bytes that do not parse completely write nothing and return JSON_NOT_MESSAGE. */
 static int json_message(json_ctx *j, const uint8_t *p, size_t n, int depth, int whole)
 {
+    int frc = __atomic_load_n(&force_general, __ATOMIC_RELAXED) ? JSON_FAST_NO
+                                                                 : json_fast(j, p, n, depth);
+    if (frc != JSON_FAST_NO)
+        return frc;
     gw_buf *o = j->out;
     int budget = j->max_depth - depth;
     size_t pos = 0, count = 0;

@@ -66,6 +66,10 @@ int view_pb_tree(gw_buf *out, const uint8_t *p, size_t n, int indent, const pb_o
 
 /* Standard base64 with '=' padding, appended. */
 int view_base64(gw_buf *out, const uint8_t *p, size_t n);
+/* The same into d, which has room for (n + 2) / 3 * 4 + VIEW_BASE64_SLACK bytes (the bytes past
+ * the text may be written too); returns the text's length, (n + 2) / 3 * 4. */
+#define VIEW_BASE64_SLACK 32
+size_t view_base64_into(uint8_t *d, const uint8_t *p, size_t n);
 
 /* A quoted JSON string. Valid UTF-8 passes through; each byte that is not part of a valid UTF-8
  * sequence becomes \u00XX (its byte value, so the reader can still see it; the Latin-1 reading);
@@ -83,5 +87,9 @@ size_t view_json_pair_into(uint8_t *d, const char *a, size_t an, const char *b, 
  * CPU runs (the default), 1: the portable scalar code, 2: SSE2 at most (no AVX2). The output is
  * the same whatever the setting. */
 void view_pb_force_scalar(int on);
+/* For tests: 1 makes view_pb_json write every message the general way (all fields parsed, then
+ * sorted and written), 0 (the default) lets its one-pass way take the messages it can. The
+ * output is the same whatever the setting. */
+void view_pb_force_general(int on);
 
 #endif

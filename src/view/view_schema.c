@@ -249,10 +249,10 @@ static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int dep
         }
         if (!x->fd)
             x->fd = pb_schemas_find_extension(c->s, m->full_name, f->number);
+        /* An unknown field (a group past the nesting limit too) is no mismatch: it has no
+         * name to list under "_mismatch", and the schemaless renderers show it as it is. */
         if (x->fd)
             x->why = check(x, depth, c->max_depth);
-        else if (f->wire_type == PB_WT_SGROUP && depth + 1 > c->max_depth)
-            x->why = "nesting limit reached";
         off += x->size;
         if (x == &spare) {
             size_t nc = cap < 16 ? 16 : cap * 2;
@@ -393,41 +393,43 @@ static int rest_simple(const msgv *mv, int json)
 /* "N: v" (short) or "N":v (json) per item, each after ", " or "," unless *first: written through
  * a cursor into room reserved per item (a number is at most 20 digits, a string at most 6 bytes
  * per byte as escaped). Out of memory leaves the item out, as a failed append would. */
-static void rest_put(gw_buf *b, const msgv *mv, int json, int *first)
+static void rest_item(gw_buf *b, const item *x, int json, int *first)
 {
-    for (size_t i = 0; i < mv->n; i++) {
-        const item *x = &mv->it[i];
-        if (is_known(x))
-            continue;
-        size_t need = 2 + 1 + 10 + 3 + (x->f.wire_type == PB_WT_LEN ? 6 * x->blen + 2 : 22);
-        if (gw_buf_room(b, need))
-            return;
-        uint8_t *o = b->data + b->len;
-        if (!*first) {
-            *o++ = ',';
-            if (!json)
-                *o++ = ' ';
-        }
-        *first = 0;
-        if (json)
-            *o++ = '"';
-        o += gw_u64_into(o, x->f.number);
-        if (json)
-            *o++ = '"';
-        *o++ = ':';
+    size_t need = 2 + 1 + 10 + 3 + (x->f.wire_type == PB_WT_LEN ? 6 * x->blen + 2 : 22);
+    if (gw_buf_room(b, need))
+        return;
+    uint8_t *o = b->data + b->len;
+    if (!*first) {
+        *o++ = ',';
         if (!json)
             *o++ = ' ';
-        if (x->f.wire_type == PB_WT_LEN) {
-            o += view_json_string_into(o, (const char *)x->body, x->blen);
-        } else if (json && x->f.u > JSON_SAFE_INT) {
-            *o++ = '"';
-            o += gw_u64_into(o, x->f.u);
-            *o++ = '"';
-        } else {
-            o += gw_u64_into(o, x->f.u);
-        }
-        b->len = (size_t)(o - b->data);
     }
+    *first = 0;
+    if (json)
+        *o++ = '"';
+    o += gw_u64_into(o, x->f.number);
+    if (json)
+        *o++ = '"';
+    *o++ = ':';
+    if (!json)
+        *o++ = ' ';
+    if (x->f.wire_type == PB_WT_LEN) {
+        o += view_json_string_into(o, (const char *)x->body, x->blen);
+    } else if (json && x->f.u > JSON_SAFE_INT) {
+        *o++ = '"';
+        o += gw_u64_into(o, x->f.u);
+        *o++ = '"';
+    } else {
+        o += gw_u64_into(o, x->f.u);
+    }
+    b->len = (size_t)(o - b->data);
+}
+
+static void rest_put(gw_buf *b, const msgv *mv, int json, int *first)
+{
+    for (size_t i = 0; i < mv->n; i++)
+        if (!is_known(&mv->it[i]))
+            rest_item(b, &mv->it[i], json, first);
 }
 
 /* ---- scalar values ------------------------------------------------------------------------- */
@@ -875,8 +877,160 @@ static int j_wkt(ctx *c, const pb_msgdef *m, const msgv *mv, int depth)
     return 0;
 }
 
+/* "N":"name: why" for a mismatched field, the first (*any 0) opening "_mismatch":{; the caller
+ * closes it when *any. */
+static void mismatch_one(gw_buf *b, const item *x, int *any, int *first)
+{
+    /* without printf */
+    put(b, *any ? ",\"" : *first ? "\"_mismatch\":{\"" : ",\"_mismatch\":{\"");
+    gw_buf_put_u64(b, x->f.number);
+    put(b, "\":\"");
+    put(b, x->fd->name);
+    put(b, ": ");
+    put(b, x->why);
+    gw_buf_putc(b, '"');
+    *any = 1;
+    *first = 0;
+}
+
+/* j_key's text ("jsonName":) of recently used fields, per thread: keyed by the field's address
+ * and the schemas' generation (unique to one schemas object, changed by every change to it), so
+ * an address can not stand for another field. Fields of no schemas object (tests build them by
+ * hand) are not kept. */
+#define KEY_SLOTS 64
+#define KEY_TEXT 46
+typedef struct key_slot {
+    const pb_fdef *fd;
+    uint64_t gen;
+    uint8_t n;
+    uint8_t text[KEY_TEXT];
+} key_slot;
+
+static void j_key_cached(gw_buf *b, const pb_schemas *s, uint64_t gen, const pb_fdef *fd)
+{
+    static _Thread_local key_slot keys[KEY_SLOTS];
+    key_slot *k = &keys[((uintptr_t)fd >> 4) * 0x9e3779b1u >> 10 & (KEY_SLOTS - 1)];
+    if (k->fd == fd && k->gen == gen && gen) {
+        if (gw_buf_room(b, KEY_TEXT) == 0) {
+            memcpy(b->data + b->len, k->text, KEY_TEXT);
+            b->len += k->n;
+        }
+        return;
+    }
+    size_t at = b->len;
+    j_key(b, fd);
+    if (s && b->len - at <= KEY_TEXT && !fd->extendee) {
+        k->fd = fd;
+        k->gen = gen;
+        k->n = (uint8_t)(b->len - at);
+        memcpy(k->text, b->data + at, k->n);
+    }
+}
+
+static int force_general;
+
+void view_schema_force_general(int on) { __atomic_store_n(&force_general, on, __ATOMIC_RELAXED); }
+
+/* j_fast: the message is not one it takes; nothing was written. */
+#define J_FAST_NO 1
+#define J_FAST_MISMATCH 8 /* mismatched fields it keeps for "_mismatch" */
+
+/* The common message in one pass, as j_msg writes it, without splitting it first. It takes a
+ * message that is no well-known type and whose fields all parse, none a group, numbers strictly
+ * ascending; the fields of m among them singular and no messages; those that fit (check) before
+ * all the others (unknown numbers with no extension, and misfits), the others as rest_simple
+ * takes them. Then split's order is the wire order and there is no _error. Anything else: the
+ * output is taken back and J_FAST_NO returned, for j_msg's general way. */
+static int j_fast(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int depth)
+{
+    gw_buf *b = c->out;
+    size_t mark = b->len;
+    const char *fn = m->full_name;
+    if (fn[0] == 'g' && strncmp(fn, "google.protobuf.", 16) == 0)
+        return J_FAST_NO;
+    uint64_t gen = pb_schemas_generation(c->s);
+    item xs[J_FAST_MISMATCH];
+    const item *bad[J_FAST_MISMATCH];
+    size_t nbad = 0;
+    gw_buf_putc(b, '{');
+    int first = 1, rest = 0;
+    uint32_t prev = 0;
+    for (size_t off = 0; off < n;) {
+        item *x = &xs[nbad];
+        pb_field *f = &x->f;
+        const uint8_t *q = p + off;
+        ptrdiff_t k;
+        if (n - off >= 2 && q[0] >= 8 && q[0] < 0x80 && q[1] < 0x80 &&
+            ((q[0] & 7) == PB_WT_VARINT || ((q[0] & 7) == PB_WT_LEN && q[1] <= n - off - 2))) {
+            f->number = q[0] >> 3;
+            f->wire_type = q[0] & 7;
+            f->u = q[1];
+            f->bytes = f->wire_type == PB_WT_LEN ? q + 2 : NULL;
+            k = f->wire_type == PB_WT_LEN ? 2 + (ptrdiff_t)q[1] : 2;
+        } else {
+            k = pb_field_parse(q, n - off, f);
+        }
+        if (k <= 0 || f->wire_type == PB_WT_EGROUP || f->wire_type == PB_WT_SGROUP ||
+            f->number <= prev)
+            goto no;
+        prev = f->number;
+        off += (size_t)k;
+        x->body = f->wire_type == PB_WT_LEN ? f->bytes : NULL;
+        x->blen = f->wire_type == PB_WT_LEN ? (size_t)f->u : 0;
+        x->why = NULL;
+        x->fd = NULL;
+        for (size_t i = 0; i < m->n_fields; i++) { /* as split finds it */
+            if (m->fields[i].number == f->number) {
+                x->fd = &m->fields[i];
+                break;
+            }
+        }
+        if (x->fd) {
+            const pb_fdef *fd = x->fd;
+            if (fd->label == PB_L_REPEATED || fd->type == PB_T_MESSAGE || fd->type == PB_T_GROUP)
+                goto no;
+            x->why = check(x, depth, c->max_depth);
+            if (!x->why) {
+                if (rest)
+                    goto no; /* split would sort it before the others */
+                if (implicit_zero(x))
+                    continue;
+                if (!first)
+                    gw_buf_putc(b, ',');
+                first = 0;
+                j_key_cached(b, c->s, gen, fd);
+                j_value(c, x, depth);
+                continue;
+            }
+            if (nbad == J_FAST_MISMATCH)
+                goto no;
+            bad[nbad++] = x; /* keeps its slot of xs */
+        } else if (pb_schemas_find_extension(c->s, fn, f->number)) {
+            goto no;
+        }
+        /* One of the others: as rest_simple takes it, as rest_put writes it. */
+        if (f->wire_type == PB_WT_LEN &&
+            (x->blen > REST_STRING_MAX || (x->blen && !pb_printable_utf8(x->body, x->blen))))
+            goto no;
+        rest = 1;
+        rest_item(b, x, 1, &first);
+    }
+    int any = 0;
+    for (size_t k = 0; k < nbad; k++)
+        mismatch_one(b, bad[k], &any, &first);
+    if (any)
+        gw_buf_putc(b, '}');
+    gw_buf_putc(b, '}');
+    return 0;
+no:
+    b->len = mark;
+    return J_FAST_NO;
+}
+
 static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int depth)
 {
+    if (!__atomic_load_n(&force_general, __ATOMIC_RELAXED) && j_fast(c, m, p, n, depth) == 0)
+        return;
     gw_buf *b = c->out;
     msgv mv;
     if (split(c, m, p, n, depth, &mv, 1)) {
@@ -952,20 +1106,9 @@ static void j_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     }
     if (i < mv.n) {
         int any = 0;
-        for (size_t k = i; k < mv.n; k++) {
-            if (!mv.it[k].why)
-                continue;
-            /* "N":"name: why" without printf */
-            put(b, any ? ",\"" : first ? "\"_mismatch\":{\"" : ",\"_mismatch\":{\"");
-            gw_buf_put_u64(b, mv.it[k].f.number);
-            put(b, "\":\"");
-            put(b, mv.it[k].fd->name);
-            put(b, ": ");
-            put(b, mv.it[k].why);
-            gw_buf_putc(b, '"');
-            any = 1;
-            first = 0;
-        }
+        for (size_t k = i; k < mv.n; k++)
+            if (mv.it[k].why)
+                mismatch_one(b, &mv.it[k], &any, &first);
         if (any)
             gw_buf_putc(b, '}');
     }

@@ -56,4 +56,9 @@ const pb_methoddef *view_schema_guess(const pb_schemas *s, const uint8_t *req, s
 int view_schema_call_guess(const pb_schemas *s, const grpc_call *c, char *path, size_t cap,
                            double *score);
 
+/* For tests: 1 makes view_schema_json write every message the general way (split, sorted, then
+ * written), 0 (the default) lets its one-pass way take the messages it can. The output is the
+ * same whatever the setting. */
+void view_schema_force_general(int on);
+
 #endif

@@ -4,8 +4,10 @@
 
 #include "common/gw_mem.h"
 #include "gw_test.h"
+#include "pb/pb_schema.h"
 #include "view/view_impl.h"
 #include "view/view_pb.h"
+#include "view/view_schema.h"
 
 /* A pair laid out as a call's header lists are: name, one byte, value, one byte. */
 typedef struct pair {
@@ -327,10 +329,294 @@ static void test_calls(void)
     fclose(o.out);
 }
 
+
+/* The text after `key` in s up to the end of the JSON value that starts there ([...] or {...},
+ * strings skipped), or NULL. */
+static char *value_at(const char *s, size_t n, const char *key, size_t *vn)
+{
+    const char *k = memmem(s, n, key, strlen(key));
+    if (!k)
+        return NULL;
+    const char *v = k + strlen(key), *e = s + n;
+    int depth = 0, in_str = 0;
+    for (const char *q = v; q < e; q++) {
+        if (in_str) {
+            if (*q == '\\')
+                q++;
+            else if (*q == '"')
+                in_str = 0;
+            continue;
+        }
+        if (*q == '"')
+            in_str = 1;
+        else if (*q == '[' || *q == '{')
+            depth++;
+        else if ((*q == ']' || *q == '}') && --depth == 0) {
+            *vn = (size_t)(q + 1 - v);
+            return (char *)v;
+        }
+    }
+    return NULL;
+}
+
+/* A header list of n pairs drawn from a small pool that repeats (as a connection's do), with
+ * changes: values that differ each time, lengths one off, the same bytes split elsewhere, long
+ * pairs (past what a place keeps), bytes that need escaping; laid out as a call's block, or
+ * (sometimes) each string on its own. The strings are in *blk (free it) or in kv's memory. */
+static grpc_kv *random_list(size_t n, char **blk)
+{
+    static const char *const pool[][2] = {
+        {":method", "POST"}, {":scheme", "http"}, {":path", "/helloworld.Greeter/SayHello"},
+        {":path", "/a.B/C"}, {":authority", "svc:50051"}, {"content-type", "application/grpc"},
+        {"user-agent", "grpc-go/1.63.2"}, {"te", "trailers"}, {":status", "200"},
+        {"grpc-status", "0"}, {"grpc-message", ""}, {"ab", "c"}, {"a", "bc"}, {"", ""},
+        {"x-long", "0123456789012345678901234567890123456789012345678901234567890123456789"},
+        {"x-esc", "\"\\\x01\x7f\xc3\xa9\xff"},
+        {"x-esc", "\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"},
+    };
+    size_t np = sizeof pool / sizeof *pool, total = 1;
+    char names[24][80], values[24][120];
+    size_t nl[24], vl[24];
+    for (size_t i = 0; i < n; i++) {
+        size_t k = rnd() % 4 ? (i * 3 + rnd() % 2) % np : rnd() % np;
+        nl[i] = strlen(pool[k][0]);
+        vl[i] = strlen(pool[k][1]);
+        memcpy(names[i], pool[k][0], nl[i]);
+        memcpy(values[i], pool[k][1], vl[i]);
+        switch (rnd() % 6) {
+        case 0: /* a value of its own (grpc-timeout) */
+            vl[i] = (size_t)snprintf(values[i], sizeof values[i], "%uu", rnd() % 100000000);
+            break;
+        case 1:
+            if (vl[i])
+                vl[i]--;
+            break;
+        default:
+            break;
+        }
+        total += nl[i] + vl[i] + 2;
+    }
+    grpc_kv *kv = calloc(n ? n : 1, sizeof *kv);
+    int apart = rnd() % 8 == 0;
+    char *p = *blk = malloc(total + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (apart) { /* not one block: rendered pair by pair */
+            char *a = p, *b = p + nl[i] + 2; /* two bytes apart, or the value first */
+            if (i % 2) {
+                b = p;
+                a = p + vl[i] + 1;
+            }
+            memcpy(a, names[i], nl[i]);
+            memcpy(b, values[i], vl[i]);
+            kv[i].name = a;
+            kv[i].value = b;
+            p += nl[i] + vl[i] + 2;
+        } else {
+            kv[i].name = p;
+            memcpy(p, names[i], nl[i]);
+            p += nl[i];
+            *p++ = '\0';
+            kv[i].value = p;
+            memcpy(p, values[i], vl[i]);
+            p += vl[i];
+            *p++ = '\0';
+        }
+        kv[i].name_len = nl[i];
+        kv[i].value_len = vl[i];
+    }
+    return kv;
+}
+
+/* Every header list of a call, through the per-connection places and the pair memo, is the
+ * plain rendering (view_json_kv_list). */
+static void test_lists(void)
+{
+    view_opts o;
+    view_opts_default(&o);
+    o.json = VIEW_JSON_CALLS;
+    o.out = tmpfile();
+    dissect_sink sink;
+    view *v = NULL;
+    GW_CHECK_INT(view_new(&v, VIEW_CALLS, &o, &sink), 0);
+    if (!v)
+        return;
+    int ok = 1;
+    gw_buf want;
+    gw_buf_init(&want, 0);
+    for (int r = 0; r < 6000 && ok; r++) {
+        grpc_call c;
+        make_call(&c, rnd() % 40, 40000, "/a.B/C", "1u");
+        free_call(&c);
+        char *b1, *b2, *b3;
+        c.n_req_headers = rnd() % 9 ? 5 + rnd() % 5 : rnd() % 24;
+        c.req_headers = random_list(c.n_req_headers, &b1);
+        c.n_resp_headers = rnd() % 4;
+        c.resp_headers = random_list(c.n_resp_headers, &b2);
+        c.n_trailers = rnd() % 4;
+        c.trailers = random_list(c.n_trailers, &b3);
+        size_t n;
+        char *text = render(v, &c, &n);
+        static const char *const keys[] = {"\"request_headers\":", "\"response_headers\":",
+                                           "\"trailers\":"};
+        const grpc_kv *lists[] = {c.req_headers, c.resp_headers, c.trailers};
+        size_t counts[] = {c.n_req_headers, c.n_resp_headers, c.n_trailers};
+        for (int k = 0; k < 3; k++) {
+            size_t vn = 0;
+            char *got = value_at(text, n, keys[k], &vn);
+            gw_buf_reset(&want);
+            view_json_kv_list(&want, lists[k], counts[k]);
+            int same = got && vn == want.len && memcmp(got, want.data, vn) == 0;
+            if (!same)
+                fprintf(stderr, "%s\nwant %.*s\ngot  %.*s\n", keys[k], (int)want.len,
+                        (char *)want.data, got ? (int)vn : 4, got ? got : "none");
+            ok &= same;
+        }
+        free(text);
+        free(c.req_headers);
+        free(c.resp_headers);
+        free(c.trailers);
+        free(b1);
+        free(b2);
+        free(b3);
+    }
+    GW_CHECK(ok);
+    gw_buf_free(&want);
+    v->out.len = 0;
+    view_del(v);
+    fclose(o.out);
+}
+
+/* A message object as documented (docs/json.md), from the pieces: the reference for the
+ * messages a call renders in place. */
+static void ref_msg(gw_buf *b, const grpc_msg *m, const pb_schemas *s, const pb_msgdef *type,
+                    int fields)
+{
+    gw_buf_printf(b, "{\"index\":%u,\"length\":%u,\"compressed\":%s,\"encoding\":", m->index,
+                  m->length, m->compressed ? "true" : "false");
+    view_json_cstr(b, m->encoding);
+    VIEW_PUT(b, ",\"time\":\"");
+    view_fmt_rfc3339(b, m->ts_ns);
+    if (!m->data) {
+        VIEW_PUT(b, "\",\"data\":null,\"fields\":null");
+    } else {
+        VIEW_PUT(b, "\",\"data\":\"");
+        view_base64(b, m->data, m->data_len);
+        VIEW_PUT(b, "\",\"fields\":");
+        if (!fields)
+            VIEW_PUT(b, "null");
+        else if (type)
+            view_schema_json(b, s, type, m->data, m->data_len, NULL);
+        else
+            view_pb_json(b, m->data, m->data_len, NULL);
+    }
+    if (m->data && type) {
+        VIEW_PUT(b, ",\"message_type\":");
+        view_json_cstr(b, type->full_name);
+    }
+    gw_buf_printf(b, ",\"decoded\":%s,\"truncated\":%s", m->decoded ? "true" : "false",
+                  m->truncated ? "true" : "false");
+    if (m->why) {
+        VIEW_PUT(b, ",\"why\":");
+        view_json_cstr(b, m->why);
+    }
+    gw_buf_putc(b, '}');
+}
+
+/* Messages rendered in place inside calls: every encoding (identity and near misses), with and
+ * without data, fields, a message type (two types alternating, two schemas objects), a reason;
+ * the same text as the reference. */
+static void test_messages(void)
+{
+    pb_schemas *s1 = NULL, *s2 = NULL;
+    GW_CHECK_INT(pb_schemas_new(&s1, NULL), 0);
+    GW_CHECK_INT(pb_schemas_add_builtin(s1), 0);
+    GW_CHECK_INT(pb_schemas_new(&s2, NULL), 0);
+    GW_CHECK_INT(pb_schemas_add_builtin(s2), 0);
+    view_opts o;
+    view_opts_default(&o);
+    o.json = VIEW_JSON_CALLS;
+    o.out = tmpfile();
+    dissect_sink sink;
+    view *v[3] = {NULL, NULL, NULL};
+    o.schemas = NULL;
+    GW_CHECK_INT(view_new(&v[0], VIEW_CALLS, &o, &sink), 0);
+    o.schemas = s1;
+    GW_CHECK_INT(view_new(&v[1], VIEW_CALLS, &o, &sink), 0);
+    o.schemas = s2;
+    GW_CHECK_INT(view_new(&v[2], VIEW_CALLS, &o, &sink), 0);
+    static const char *const encs[] = {"identity", "identit", "identityx", "gzip", "",
+                                       "ident\"ty", NULL};
+    static const char *const paths[] = {"/helloworld.Greeter/SayHello", "/a.B/C"};
+    static const char *const kinds[] = {"grpc", "grpc+json", "grpc+proto"};
+    uint8_t data[64];
+    gw_buf want;
+    gw_buf_init(&want, 0);
+    int ok = 1;
+    for (int r = 0; r < 3000 && ok; r++) {
+        int vi = (int)(rnd() % 3);
+        const pb_schemas *sc = vi == 1 ? s1 : vi == 2 ? s2 : NULL;
+        grpc_call c;
+        make_call(&c, rnd() % 5, 40000, paths[rnd() % 2], "1u");
+        c.kind = kinds[rnd() % 3];
+        c.is_grpc = rnd() % 8 != 0;
+        grpc_msg m[2];
+        memset(m, 0, sizeof m);
+        for (int k = 0; k < 2; k++) {
+            size_t n = rnd() % 4 == 0 ? 0 : rnd() % 60;
+            for (size_t i = 0; i < n; i++) /* name (1) and a number (2), or noise */
+                data[i] = rnd() % 3 ? (uint8_t)"\x0a\x05world\x10\x07"[i % 9] : (uint8_t)rnd();
+            m[k].from_client = k == 0;
+            m[k].index = (uint32_t)(rnd() % 3);
+            m[k].length = (uint32_t)n;
+            m[k].compressed = rnd() % 4 == 0;
+            m[k].encoding = encs[rnd() % 7];
+            m[k].data = rnd() % 10 == 0 ? NULL : data;
+            m[k].data_len = m[k].data ? n : 0;
+            m[k].decoded = rnd() % 8 != 0;
+            m[k].truncated = rnd() % 8 == 0;
+            m[k].why = rnd() % 6 == 0 ? "cut \"short\"" : NULL;
+            m[k].ts_ns = c.t_start + (int64_t)(rnd() % 3000000000u);
+        }
+        c.msgs = m;
+        c.n_msgs = 2;
+        size_t n;
+        char *text = render(v[vi], &c, &n);
+        for (int k = 0; k < 2; k++) {
+            const pb_msgdef *type = view_schema_type(sc, c.method, m[k].from_client);
+            int fields = m[k].data && m[k].decoded && !m[k].truncated && c.is_grpc &&
+                         strcmp(c.kind, "grpc+json") != 0;
+            gw_buf_reset(&want);
+            gw_buf_putc(&want, '[');
+            ref_msg(&want, &m[k], sc, m[k].data ? type : NULL, fields);
+            gw_buf_putc(&want, ']');
+            size_t vn = 0;
+            char *got = value_at(text, n, k ? "\"responses\":" : "\"requests\":", &vn);
+            int same = got && vn == want.len && memcmp(got, want.data, vn) == 0;
+            if (!same)
+                fprintf(stderr, "want %.*s\ngot  %.*s\n", (int)want.len, (char *)want.data,
+                        got ? (int)vn : 4, got ? got : "none");
+            ok &= same;
+        }
+        free(text);
+        free_call(&c);
+    }
+    GW_CHECK(ok);
+    gw_buf_free(&want);
+    for (int i = 0; i < 3; i++) {
+        v[i]->out.len = 0;
+        view_del(v[i]);
+    }
+    fclose(o.out);
+    pb_schemas_del(s1);
+    pb_schemas_del(s2);
+}
+
 int main(void)
 {
     test_table();
     test_random();
     test_calls();
+    test_lists();
+    test_messages();
     GW_TEST_END();
 }

@@ -1459,6 +1459,185 @@ static void test_json_differential(void)
     gw_buf_free(&got);
 }
 
+
+/* Messages the one-pass JSON way takes (numbers strictly ascending) and near misses (a number
+ * repeated or out of order, a group, damage at the end), of every field kind and size: the
+ * general way (view_pb_force_general) and the old renderer print the same bytes. */
+static void fa_message(gw_buf *b, int depth)
+{
+    size_t nf = dt_rnd() % (depth ? 4 : 9);
+    uint32_t num = 0;
+    for (size_t i = 0; i < nf; i++) {
+        uint32_t r = dt_rnd() % 40;
+        num = r == 0 ? num : r == 1 && num > 1 ? num - 1 : r == 2 ? num + 1000 : num + 1 + r % 3;
+        if (num == 0 || num > 536870911u)
+            num = 1;
+        switch (dt_rnd() % 11) {
+        case 0:
+        case 1: {
+            static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384, 9007199254740992ull,
+                                            9007199254740993ull, ~0ull};
+            dt_varint(b, (uint64_t)num << 3, 0);
+            dt_varint(b, dt_rnd() % 2 ? dt_rnd() % 100 : vals[dt_rnd() % 9], dt_rnd() % 16 == 0);
+            break;
+        }
+        case 2:
+        case 3: { /* plain text, short or long */
+            size_t len = dt_rnd() % 5 == 0 ? 60 + dt_rnd() % 200 : dt_rnd() % 20;
+            dt_varint(b, (uint64_t)num << 3 | 2, 0);
+            dt_varint(b, len, 0);
+            for (size_t k = 0; k < len; k++)
+                gw_buf_putc(b, "abc-XYZ 019~{}"[dt_rnd() % 14]);
+            break;
+        }
+        case 4: { /* text that needs escaping or is UTF-8, and bytes */
+            static const char *const alpha[] = {"a", "\"", "\\", "\n", "\x01", "\x7f",
+                                                "\xc3\xa9", "\xc3", "\xff", "\xe2\x82\xac"};
+            gw_buf t;
+            gw_buf_init(&t, 0);
+            size_t len = dt_rnd() % 30;
+            for (size_t k = 0; k < len; k++) {
+                const char *a = alpha[dt_rnd() % 10];
+                gw_buf_append(&t, a, strlen(a));
+            }
+            pb_put_bytes(b, num, t.data ? t.data : (const uint8_t *)"", t.len);
+            gw_buf_free(&t);
+            break;
+        }
+        case 5:
+            dt_varint(b, (uint64_t)num << 3 | 5, 0);
+            for (int k = 0; k < 4; k++)
+                gw_buf_putc(b, (int)(dt_rnd() & 0xff));
+            break;
+        case 6:
+            dt_varint(b, (uint64_t)num << 3 | 1, 0);
+            for (int k = 0; k < 8; k++)
+                gw_buf_putc(b, (int)(dt_rnd() & 0xff));
+            break;
+        case 7:
+        case 8: { /* nested, deeper than small max_depth values */
+            gw_buf t;
+            gw_buf_init(&t, 0);
+            if (depth < 5)
+                fa_message(&t, depth + 1);
+            pb_put_bytes(b, num, t.data ? t.data : (const uint8_t *)"", t.len);
+            gw_buf_free(&t);
+            break;
+        }
+        case 9: { /* packed varints */
+            gw_buf t;
+            gw_buf_init(&t, 0);
+            for (int k = 0; k < 4; k++)
+                dt_varint(&t, dt_rnd() % 500, 0);
+            pb_put_bytes(b, num, t.data, t.len);
+            gw_buf_free(&t);
+            break;
+        }
+        default: /* a group, rarely */
+            if (dt_rnd() % 3 == 0) {
+                dt_varint(b, (uint64_t)num << 3 | 3, 0);
+                pb_put_uint(b, 1, 5);
+                dt_varint(b, (uint64_t)num << 3 | 4, 0);
+            } else {
+                pb_put_uint(b, num, dt_rnd());
+            }
+        }
+    }
+}
+
+static void test_json_fast(void)
+{
+    static const int depths[] = {32, 0, 1, 2, 200};
+    gw_buf in, ref, gen, fast;
+    gw_buf_init(&in, 0);
+    gw_buf_init(&ref, 0);
+    gw_buf_init(&gen, 0);
+    gw_buf_init(&fast, 0);
+    int differ = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        gw_buf_reset(&in);
+        fa_message(&in, 0);
+        if (iter % 10 == 7 && in.len) /* cut */
+            in.len = dt_rnd() % in.len;
+        int md = depths[iter % 5];
+        pb_opts o = {.max_depth = md};
+        view_pb_force_scalar(iter % 3);
+        const uint8_t *p = in.data ? in.data : (const uint8_t *)"";
+        gw_buf_reset(&ref);
+        gw_buf_reset(&gen);
+        gw_buf_reset(&fast);
+        int r0 = old_message(&ref, md, p, in.len, 0);
+        view_pb_force_general(1);
+        int r1 = view_pb_json(&gen, p, in.len, &o);
+        view_pb_force_general(0);
+        int r2 = view_pb_json(&fast, p, in.len, &o);
+        int same = r0 == r1 && r1 == r2 && ref.len == gen.len && gen.len == fast.len &&
+                   memcmp(ref.data, gen.data, ref.len) == 0 &&
+                   memcmp(gen.data, fast.data, gen.len) == 0;
+        if (!same && differ++ < 3)
+            fprintf(stderr, "max_depth %d\nold:     %.*s\ngeneral: %.*s\nfast:    %.*s\n", md,
+                    (int)ref.len, (char *)ref.data, (int)gen.len, (char *)gen.data,
+                    (int)fast.len, (char *)fast.data);
+    }
+    view_pb_force_scalar(0);
+    GW_CHECK_INT(differ, 0);
+    printf("json fast/general/old: 20000 inputs, %d differ\n", differ);
+    gw_buf_free(&in);
+    gw_buf_free(&ref);
+    gw_buf_free(&gen);
+    gw_buf_free(&fast);
+}
+
+/* view_base64_into writes the text and at most VIEW_BASE64_SLACK bytes past it (buffers of
+ * exactly that size: ASan checks the bound), at every SIMD level and length. */
+static void test_base64_into(void)
+{
+    uint8_t src[300];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(dt_rnd() & 0xff);
+    int bad = 0;
+    for (int level = 0; level < 3; level++) {
+        view_pb_force_scalar(level);
+        for (size_t n = 0; n <= 200; n++) {
+            for (size_t off = 0; off < 3; off++) {
+                uint8_t *p = malloc(n ? n : 1); /* exactly n bytes: reads past them are caught */
+                memcpy(p, src + off, n);
+                size_t need = (n + 2) / 3 * 4;
+                uint8_t *d = malloc(need + VIEW_BASE64_SLACK);
+                size_t k = view_base64_into(d, p, n);
+                gw_buf want;
+                gw_buf_init(&want, 0);
+                base64_ref(&want, p, n);
+                bad += k != need || want.len != k || (k && memcmp(want.data, d, k));
+                gw_buf_free(&want);
+                free(d);
+                free(p);
+            }
+        }
+    }
+    view_pb_force_scalar(0);
+    GW_CHECK_INT(bad, 0);
+    /* Near a buffer's cap the slack does not fit: the text still does, by pieces. */
+    for (size_t n = 0; n < 9000; n += 997) {
+        uint8_t *p = malloc(n + 1);
+        for (size_t i = 0; i < n; i++)
+            p[i] = (uint8_t)i;
+        gw_buf b, want;
+        gw_buf_init(&b, 3 + (n + 2) / 3 * 4); /* the limit: exactly the text after "abc" */
+        gw_buf_init(&want, 0);
+        gw_buf_append(&b, "abc", 3);
+        gw_buf_append(&want, "abc", 3);
+        base64_ref(&want, p, n);
+        GW_CHECK_INT(view_base64(&b, p, n), 0);
+        GW_CHECK(b.len == want.len && memcmp(b.data, want.data, b.len) == 0);
+        GW_CHECK_INT(view_base64(&b, p, 1), GW_ECAP); /* no room: nothing written */
+        GW_CHECK(b.len == want.len);
+        gw_buf_free(&b);
+        gw_buf_free(&want);
+        free(p);
+    }
+}
+
 int main(void)
 {
     test_seed();
@@ -1475,5 +1654,7 @@ int main(void)
     test_protoc_oracle();
     test_random_inputs();
     test_json_differential();
+    test_json_fast();
+    test_base64_into();
     GW_TEST_END();
 }

@@ -387,6 +387,174 @@ static void test_unknown_rest(pb_schemas *s)
     free(j);
 }
 
+
+/* ---- the one-pass JSON way against the general way (view_schema_force_general) ---- */
+
+static uint64_t fs_state = 0x853c49e6748fea9bull;
+static uint32_t fs_rnd(void)
+{
+    fs_state ^= fs_state << 13;
+    fs_state ^= fs_state >> 7;
+    fs_state ^= fs_state << 17;
+    return (uint32_t)(fs_state >> 16);
+}
+
+static void fs_varint(gw_buf *b, uint64_t v)
+{
+    while (v >= 0x80) {
+        gw_buf_putc(b, (int)(v | 0x80));
+        v >>= 7;
+    }
+    gw_buf_putc(b, (int)v);
+}
+
+static int fs_wire(int type)
+{
+    switch (type) {
+    case PB_T_FIXED64: case PB_T_SFIXED64: case PB_T_DOUBLE: return 1;
+    case PB_T_FIXED32: case PB_T_SFIXED32: case PB_T_FLOAT: return 5;
+    case PB_T_STRING: case PB_T_BYTES: case PB_T_MESSAGE: return 2;
+    case PB_T_GROUP: return 3;
+    default: return 0;
+    }
+}
+
+static void fs_message(gw_buf *b, const pb_msgdef *m, int depth);
+
+/* One field numbered num of m: mostly of the declared wire type, with values that hit every
+ * rule of the fast way (zero values, 2^53, strings printable or not, long or not, UTF-8 good
+ * and bad), sometimes of another wire type or a group. */
+static void fs_field(gw_buf *b, const pb_msgdef *m, uint32_t num, int depth)
+{
+    const pb_fdef *fd = pb_msg_field(m, num);
+    static const int wts[] = {0, 1, 2, 5, 2, 0, 3};
+    int wt = fd && fs_rnd() % 6 ? fs_wire(fd->type) : wts[fs_rnd() % 7];
+    fs_varint(b, (uint64_t)num << 3 | (unsigned)wt);
+    switch (wt) {
+    case 0: {
+        static const uint64_t vals[] = {0, 1, 2, 127, 128, 300, 0xffffffffull,
+                                        9007199254740992ull, 9007199254740993ull, ~0ull};
+        fs_varint(b, fs_rnd() % 3 ? fs_rnd() % 200 : vals[fs_rnd() % 10]);
+        return;
+    }
+    case 1:
+    case 5:
+        for (int k = 0; k < (wt == 1 ? 8 : 4); k++)
+            gw_buf_putc(b, fs_rnd() % 3 ? 0 : (int)(fs_rnd() & 0xff));
+        return;
+    case 3: /* a group: a field, then (mostly) its end */
+        if (fs_rnd() % 2)
+            fs_field(b, m, 1 + fs_rnd() % 4, depth + 1);
+        if (fs_rnd() % 8)
+            fs_varint(b, (uint64_t)num << 3 | 4);
+        return;
+    default:
+        break;
+    }
+    gw_buf t;
+    gw_buf_init(&t, 0);
+    if (fd && fd->msg && depth < 3 && fs_rnd() % 4) {
+        fs_message(&t, fd->msg, depth + 1);
+    } else {
+        static const char *const alpha[] = {"a", "Z", " ", "0", "-", "\"", "\\", "\n", "\t",
+                                            "\x7f", "\x01", "\xc3\xa9", "\xe2\x82\xac",
+                                            "\xf0\x9f\x98\x80", "\xc2\x85", "\xc3", "\xff"};
+        size_t len = fs_rnd() % 8 == 0 ? 250 + fs_rnd() % 20 : fs_rnd() % 24;
+        for (size_t k = 0; k < len; k++) {
+            const char *a = fs_rnd() % 6 ? alpha[fs_rnd() % 5] : alpha[fs_rnd() % 17];
+            gw_buf_append(&t, a, strlen(a));
+        }
+        if (fs_rnd() % 10 == 0) /* packed varints */
+            for (int k = 0; k < 3; k++)
+                fs_varint(&t, fs_rnd() % 1000);
+    }
+    fs_varint(b, t.len);
+    gw_buf_append(b, t.data ? t.data : (const uint8_t *)"", t.len);
+    gw_buf_free(&t);
+}
+
+/* A message of m: numbers drawn from its fields and a few unknown ones, mostly ascending and
+ * unique (what the fast way takes), sometimes shuffled or repeated, sometimes damaged. */
+static void fs_message(gw_buf *b, const pb_msgdef *m, int depth)
+{
+    uint32_t nums[8];
+    size_t nf = fs_rnd() % (depth ? 4 : 8);
+    for (size_t i = 0; i < nf; i++) {
+        uint32_t r = fs_rnd() % 10;
+        if (r < 7 && m->n_fields)
+            nums[i] = m->fields[fs_rnd() % m->n_fields].number;
+        else if (r < 9)
+            nums[i] = 1 + fs_rnd() % 60;
+        else
+            nums[i] = 100 + fs_rnd() % 1100; /* extension ranges of legacy.Header */
+    }
+    if (fs_rnd() % 8) { /* ascending, unique */
+        for (size_t i = 1; i < nf; i++)
+            for (size_t j = i; j > 0 && nums[j - 1] > nums[j]; j--) {
+                uint32_t t = nums[j];
+                nums[j] = nums[j - 1];
+                nums[j - 1] = t;
+            }
+        size_t k = 0;
+        for (size_t i = 0; i < nf; i++)
+            if (!k || nums[k - 1] != nums[i])
+                nums[k++] = nums[i];
+        nf = k;
+    }
+    for (size_t i = 0; i < nf; i++)
+        fs_field(b, m, nums[i], depth);
+}
+
+static void test_fast_differential(pb_schemas *s, pb_schemas *legacy)
+{
+    static const char *const types[] = {
+        "shop.v1.Item", "shop.v1.Item.Dimensions", "shop.v1.GetItemRequest",
+        "shop.v1.ListItemsRequest", "shop.v1.Rule", "helloworld.HelloRequest",
+        "helloworld.HelloReply", "google.protobuf.Timestamp", "google.protobuf.Int64Value",
+        "legacy.Header", "legacy.Trailer", "legacy.Envelope",
+    };
+    static const int depths[] = {32, 0, 1, 3};
+    gw_buf in, a, b;
+    gw_buf_init(&in, 0);
+    gw_buf_init(&a, 0);
+    gw_buf_init(&b, 0);
+    int differ = 0, total = 0;
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        const pb_schemas *sc = strncmp(types[t], "legacy.", 7) ? s : legacy;
+        const pb_msgdef *m = pb_schemas_find_message(sc, types[t]);
+        GW_CHECK(m != NULL);
+        if (!m)
+            continue;
+        for (int iter = 0; iter < 4000; iter++) {
+            gw_buf_reset(&in);
+            fs_message(&in, m, 0);
+            if (iter % 16 == 5 && in.len) /* cut */
+                in.len = fs_rnd() % in.len;
+            if (iter % 16 == 9) /* trailing damage */
+                gw_buf_append(&in, "\x0a\x7f", 2);
+            pb_opts o = {.max_depth = depths[iter % 4]};
+            const uint8_t *p = in.data ? in.data : (const uint8_t *)"";
+            gw_buf_reset(&a);
+            gw_buf_reset(&b);
+            view_schema_force_general(1);
+            int ra = view_schema_json(&a, sc, m, p, in.len, &o);
+            view_schema_force_general(0);
+            int rb = view_schema_json(&b, sc, m, p, in.len, &o);
+            total++;
+            if (ra != rb || a.len != b.len || (a.len && memcmp(a.data, b.data, a.len))) {
+                if (differ++ < 3)
+                    fprintf(stderr, "%s\ngeneral: %.*s\nfast:    %.*s\n", types[t], (int)a.len,
+                            (char *)a.data, (int)b.len, (char *)b.data);
+            }
+        }
+    }
+    GW_CHECK_INT(differ, 0);
+    printf("schema json fast/general: %d messages, %d differ\n", total, differ);
+    gw_buf_free(&in);
+    gw_buf_free(&a);
+    gw_buf_free(&b);
+}
+
 int main(void)
 {
     pb_schemas *s = load();
@@ -397,6 +565,14 @@ int main(void)
     test_guess(s);
     test_method_cache(s);
     test_unknown_rest(s);
+    pb_schemas *legacy;
+    char err[256];
+    GW_CHECK_INT(pb_schemas_new(&legacy, NULL), 0);
+    GW_CHECK_INT(pb_schemas_load_proto(legacy, "tests/vectors/schema/legacy.proto", dirs, 2, err,
+                                       sizeof err),
+                 0);
+    test_fast_differential(s, legacy);
+    pb_schemas_del(legacy);
     pb_schemas_del(s);
     GW_TEST_END();
 }
