@@ -48,6 +48,18 @@ static inline uint32_t hpack_huff_be32(const uint8_t *p)
     return __builtin_bswap32(v);
 }
 
+/* n (<= 8) octets at the top of a word, zeros after them. */
+static inline uint64_t hpack_huff_top(const uint8_t *p, size_t n)
+{
+    if (n >= 4) /* two overlapping loads: p[0..3] on top, p[n-4..n-1] after */
+        return (uint64_t)hpack_huff_be32(p) << 32 |
+               (uint64_t)hpack_huff_be32(p + n - 4) << (64 - 8 * n);
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (uint64_t)p[i] << (56 - 8 * i);
+    return acc;
+}
+
 /* Decodes while at least a window of bits is buffered: acc holds `bits` bits from its top, and
  * below them zeros or (after a word refill) the next input bits, which the next refill writes
  * again. */
@@ -75,14 +87,7 @@ static inline ptrdiff_t hpack_huff_fast(const uint8_t *p, size_t n, uint8_t *out
          * that would need bits past the end then makes bits negative, and a valid string ends
          * with the window on ones only (no code of 12 bits or less is all ones) and at most 7
          * of them its own. */
-        if (n >= 4)
-            acc = (uint64_t)hpack_huff_be32(p) << 32 |
-                  (uint64_t)hpack_huff_be32(p + n - 4) << (64 - 8 * n);
-        else {
-            acc = 0;
-            for (size_t i = 0; i < n; i++)
-                acc |= (uint64_t)p[i] << (56 - 8 * i);
-        }
+        acc = hpack_huff_top(p, n);
         acc |= ~0ull >> (8 * n);
         int left = (int)(8 * n);
         while (left > 0) {
@@ -102,14 +107,7 @@ static inline ptrdiff_t hpack_huff_fast(const uint8_t *p, size_t n, uint8_t *out
         return (ptrdiff_t)o;
     }
     if (n <= 8) {
-        if (n >= 4) /* two overlapping loads: p[0..3] on top, p[n-4..n-1] after */
-            acc = (uint64_t)hpack_huff_be32(p) << 32 |
-                  (uint64_t)hpack_huff_be32(p + n - 4) << (64 - 8 * n);
-        else {
-            acc = 0;
-            for (size_t i = 0; i < n; i++)
-                acc |= (uint64_t)p[i] << (56 - 8 * i);
-        }
+        acc = hpack_huff_top(p, n);
         bits = (unsigned)(8 * n);
         HPACK_HUFF_STEPS();
     } else {
