@@ -4,8 +4,9 @@
  * nghttp2's HPACK encoder (dynamic-table use as a real stack does it), messages from tens of
  * bytes to a megabyte, some gzip-compressed, some failing with a status and message; segments
  * are cut at the MSS and acknowledged. -p small writes the other shape: many small unary calls
- * framed as grpc-go and grpcio frame them (see run_small).
- * Usage: gencap [-s SEED] [-n BYTES] [-p default|small] -o FILE */
+ * framed as grpc-go and grpcio frame them (see run_small); -p mixed interleaves both in the
+ * proportions of the capture issue #8 measured (see run_mixed).
+ * Usage: gencap [-s SEED] [-n BYTES] [-p default|small|mixed] -o FILE */
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -840,6 +841,32 @@ static void small_close(sconn *sc)
     close_conn(&sc->c);
 }
 
+/* One round on a random small connection, which is replaced when its calls are done. */
+static void small_step(int *idx)
+{
+    sconn *sc = &sconns[rnd_below(NSMALL)];
+    int before = sc->c.next_stream;
+    small_round(sc);
+    sc->c.calls_left -= (int)(sc->c.next_stream - before) / 2;
+    if (sc->c.calls_left <= 0) {
+        small_close(sc);
+        tsopt_all = 1;
+        small_open(sc, (*idx)++ % 200);
+    }
+}
+
+/* One call on a random default-profile connection, which is replaced when its calls are done. */
+static void default_step(int *idx)
+{
+    conn *c = &conns[rnd_below(NCONN)];
+    one_call(c);
+    if (--c->calls_left <= 0) {
+        close_conn(c);
+        tsopt_all = 0;
+        open_conn(c, (*idx)++ % 200);
+    }
+}
+
 static void run_small(void)
 {
     int idx = 0;
@@ -847,16 +874,41 @@ static void run_small(void)
     nghttp2_hd_deflate_new(&huff, 4096);
     for (int i = 0; i < NSMALL; i++)
         small_open(&sconns[i], idx++ % 200);
+    while (written < target)
+        small_step(&idx);
+    for (int i = 0; i < NSMALL; i++)
+        if (sconns[i].c.open)
+            small_close(&sconns[i]);
+}
+
+/* -p mixed: the shape of the capture issue #8 measured (515 MB, 1.35 M packets of grpc-go and
+ * grpcio traffic: 381 bytes a packet): both profiles' connections side by side, 54% of the bytes
+ * from the default profile (950 bytes a packet) and 46% from small calls (223), which averages
+ * out at 381. */
+static void run_mixed(void)
+{
+    int idx = 0;
+    uint64_t big = 0, small = 0;
+    nghttp2_hd_deflate_new(&huff, 4096);
+    tsopt_all = 0;
+    for (int i = 0; i < NCONN; i++)
+        open_conn(&conns[i], idx++ % 200);
+    tsopt_all = 1;
+    for (int i = 0; i < NSMALL; i++)
+        small_open(&sconns[i], idx++ % 200);
     while (written < target) {
-        sconn *sc = &sconns[rnd_below(NSMALL)];
-        int before = sc->c.next_stream;
-        small_round(sc);
-        sc->c.calls_left -= (int)(sc->c.next_stream - before) / 2;
-        if (sc->c.calls_left <= 0) {
-            small_close(sc);
-            small_open(sc, idx++ % 200);
+        uint64_t before = written;
+        if (big * 46 <= small * 54) {
+            default_step(&idx);
+            big += written - before;
+        } else {
+            small_step(&idx);
+            small += written - before;
         }
     }
+    for (int i = 0; i < NCONN; i++)
+        if (conns[i].open)
+            close_conn(&conns[i]);
     for (int i = 0; i < NSMALL; i++)
         if (sconns[i].c.open)
             small_close(&sconns[i]);
@@ -875,13 +927,13 @@ int main(int argc, char **argv)
         case 'o': path = optarg; break;
         case 'p': profile = optarg; break;
         default:
-            fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] [-p default|small] -o FILE\n");
+            fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] [-p default|small|mixed] -o FILE\n");
             return 2;
         }
     }
-    int small = !strcmp(profile, "small");
-    if (!path || (!small && strcmp(profile, "default"))) {
-        fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] [-p default|small] -o FILE\n");
+    int small = !strcmp(profile, "small"), mixed = !strcmp(profile, "mixed");
+    if (!path || (!small && !mixed && strcmp(profile, "default"))) {
+        fprintf(stderr, "usage: gencap [-s SEED] [-n BYTES] [-p default|small|mixed] -o FILE\n");
         return 2;
     }
     rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -893,8 +945,11 @@ int main(int argc, char **argv)
     uint32_t hdr[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 262144, 1};
     fwrite(hdr, 4, 6, out);
     written = 24;
-    if (small) {
-        run_small();
+    if (small || mixed) {
+        if (small)
+            run_small();
+        else
+            run_mixed();
         if (out != stdout)
             fclose(out);
         return 0;
@@ -902,14 +957,8 @@ int main(int argc, char **argv)
     int idx = 0;
     for (int i = 0; i < NCONN; i++)
         open_conn(&conns[i], idx++ % 200);
-    while (written < target) {
-        conn *c = &conns[rnd_below(NCONN)];
-        one_call(c);
-        if (--c->calls_left <= 0) {
-            close_conn(c);
-            open_conn(c, idx++ % 200);
-        }
-    }
+    while (written < target)
+        default_step(&idx);
     for (int i = 0; i < NCONN; i++)
         if (conns[i].open)
             close_conn(&conns[i]);

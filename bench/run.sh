@@ -6,6 +6,8 @@
 # A second section does the same on the other shape, `gencap -p small`: many small unary calls
 # framed as grpc-go and grpcio frame them (about 250 bytes per call, 225 per packet, like
 # bench/record.sh RECORD_LOAD=peers). BENCH_SMALL_MB=256 (0 skips it), BENCH_SMALL_TSHARK_MB=16.
+# A third, `gencap -p mixed`, interleaves both shapes at the 381 bytes a packet of the issue's
+# capture. BENCH_MIXED_MB=512 (0 skips it), BENCH_MIXED_TSHARK_MB=16.
 set -euo pipefail
 build=${1:-build-release}
 cd "$(dirname "$0")/.."
@@ -97,24 +99,32 @@ PY
 echo
 ratios "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}"
 
-# The second shape: many small unary calls (gencap -p small), the same views and comparisons.
-smb=${BENCH_SMALL_MB:-256}; stmb=${BENCH_SMALL_TSHARK_MB:-16}
-[ "$smb" -gt 0 ] || exit 0
-cap=$dir/small-s$seed-$smb.pcap; slice=$dir/small-s$seed-$stmb.pcap
-[ -f "$cap" ] || "$build/gw-gencap" -p small -s "$seed" -n $((smb << 20)) -o "$cap"
-[ -f "$slice" ] || "$build/gw-gencap" -p small -s "$seed" -n $((stmb << 20)) -o "$slice"
-MBS=()
+# The other shapes: many small unary calls (gencap -p small), and both mixed in the proportions of
+# the issue's capture (gencap -p mixed); the same views and comparisons.
+# shape_section PROFILE MB TMB TITLE
+shape_section() {
+  local profile=$1 smb=$2 stmb=$3 title=$4
+  [ "$smb" -gt 0 ] || return 0
+  cap=$dir/$profile-s$seed-$smb.pcap; slice=$dir/$profile-s$seed-$stmb.pcap
+  [ -f "$cap" ] || "$build/gw-gencap" -p "$profile" -s "$seed" -n $((smb << 20)) -o "$cap"
+  [ -f "$slice" ] || "$build/gw-gencap" -p "$profile" -s "$seed" -n $((stmb << 20)) -o "$slice"
+  MBS=()
+  echo
+  echo "== $title =="
+  read -r pkts calls < <(count "$cap")
+  echo "capture: $cap ($(shape "$cap"))"
+  echo
+  views
+  echo
+  read -r pkts calls < <(count "$slice")
+  echo "$profile slice for tshark: $slice ($(shape "$slice"))"
+  on_slice
+  echo
+  echo "$profile:"
+  ratios "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}"
+}
 shape() { local b; b=$(stat -c %s "$1"); echo "$(($b >> 20)) MiB, $pkts packets, $calls calls, $((b / pkts)) B/packet, $((b / calls)) B/call"; }
-echo
-echo "== small unary calls: gencap -p small (grpc-go/grpcio framing, tens to hundreds of bytes per message) =="
-read -r pkts calls < <(count "$cap")
-echo "capture: $cap ($(shape "$cap"))"
-echo
-views
-echo
-read -r pkts calls < <(count "$slice")
-echo "small slice for tshark: $slice ($(shape "$slice"))"
-on_slice
-echo
-echo "small calls:"
-ratios "${MBS[calls]}" "${MBS[json]}" "${MBS[messages]}" "${MBS[stats]}" "${MBS[libpcap]}" "${MBS[tshark]:-0}"
+shape_section small "${BENCH_SMALL_MB:-256}" "${BENCH_SMALL_TSHARK_MB:-16}" \
+  "small unary calls: gencap -p small (grpc-go/grpcio framing, tens to hundreds of bytes per message)"
+shape_section mixed "${BENCH_MIXED_MB:-512}" "${BENCH_MIXED_TSHARK_MB:-16}" \
+  "mixed: gencap -p mixed (both shapes, 381 B/packet like the issue's 515 MB, 1.35 M packet capture)"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Two threads print exactly what one thread prints: the same bytes in the same order, on a
 # generated capture (bench/gencap: thousands of calls over interleaved connections, streaming,
-# gzip, 1 MB messages) and on small unary calls (gencap -p small). --json uses a writer thread
-# (also with selection and -c); the call log, --json and --stats read files with a second
-# dissecting thread (connections dealt between two, records merged by event). A damaged file
-# gives the same output, message and exit status; a reader that goes away (head) ends the run
-# without a hang.
+# gzip, 1 MB messages), on small unary calls (gencap -p small) and on both mixed. --json uses a
+# writer thread (also with selection and -c); the call log, --json and --stats read files with a
+# second dissecting thread (connections dealt between two, records merged by event). A damaged
+# file gives the same output, message and exit status; a reader that goes away (head) ends the
+# run without a hang.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 GW_BIN=${GW_BIN:-build/grpcwire}
@@ -44,6 +44,16 @@ for args in "" "--stats" "--stats --json" "--json=messages --conn 5"; do
   # shellcheck disable=SC2086
   "$GW_BIN" read $args --threads 2 "$tmp/c.pcap" >"$tmp/2" 2>/dev/null
   check "read $args"
+done
+# Both shapes on one capture (gencap -p mixed): split reading with megabyte messages on some
+# connections (message jobs on both threads' views).
+"$GW_BUILD/gw-gencap" -p mixed -s 4 -n $((8 << 20)) -o "$tmp/m.pcap" || exit 1
+for args in "" "--json" "--json=messages" "--stats"; do
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 1 "$tmp/m.pcap" >"$tmp/1" 2>/dev/null
+  # shellcheck disable=SC2086
+  "$GW_BIN" read $args --threads 2 "$tmp/m.pcap" >"$tmp/2" 2>/dev/null
+  check "read $args (mixed shapes)"
 done
 # Cut mid-record: what was decoded before the damage, then one message and exit 1, both ways.
 head -c 3000001 "$tmp/s.pcap" >"$tmp/cut.pcap"
