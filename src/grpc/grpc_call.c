@@ -299,7 +299,7 @@ static inline __attribute__((always_inline)) size_t classify_fields(const h2_fra
     /* Walked backwards, every match overwriting its slot: the first occurrence is what stays,
      * without a test per field. Bounds in locals: the stores into h could otherwise alias
      * fr->fields. */
-    const hpack_field *begin = fr->fields, *f = begin + fr->nfields;
+    const hpack_field *begin = fr->fields, *f = fr->nfields ? begin + fr->nfields : begin;
     while (f > begin) {
         f--;
         if (want_sum)
@@ -696,7 +696,8 @@ static inline int take_trailer_field(call_st *cs, const char *name, size_t nlen,
 static int take_trailers(call_st *cs, const h2_frame_rec *fr)
 {
     int has_status = 0;
-    for (const hpack_field *f = fr->fields, *end = f + fr->nfields; f < end; f++) {
+    const hpack_field *end = fr->nfields ? fr->fields + fr->nfields : fr->fields; /* may be NULL */
+    for (const hpack_field *f = fr->fields; f < end; f++) {
         if (f->unknown_name || f->unknown_value)
             continue;
         has_status |= take_trailer_field(cs, f->name, f->name_len, f->value, f->value_len);
@@ -1331,9 +1332,8 @@ static void response_headers(grpc_conn *g, call_st *cs, const h2_frame_rec *fr)
             anomaly(cs, "response HEADERS block without END_STREAM after the headers");
         } else {
             size_t sum = fr->field_bytes;
-            if (!sum)
-                for (const hpack_field *f = fr->fields, *end = f + fr->nfields; f < end; f++)
-                    sum += f->name_len + f->value_len + 2;
+            for (size_t i = 0; !fr->field_bytes && i < fr->nfields; i++)
+                sum += fr->fields[i].name_len + fr->fields[i].value_len + 2;
             trailers(cs, fr, sum);
         }
         return;

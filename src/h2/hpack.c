@@ -861,11 +861,19 @@ indexed_run(const hpack_dyn *t, const uint8_t *c, const uint8_t *end, hpack_fiel
  * incremental indexing, take fast paths; the rest, and whatever those do not settle, go
  * through field(), whose state is set up at its first use. Out of line, so that a cache hit
  * does not pay for the registers. */
+/* arr + i, and fp - arr, for an array that may not exist yet (NULL + 0 is undefined). */
+static inline hpack_field *field_at(hpack_field *arr, size_t i) { return arr ? arr + i : NULL; }
+static inline size_t fields_before(const hpack_field *fp, const hpack_field *arr)
+{
+    return arr ? (size_t)(fp - arr) : 0;
+}
+
 static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t *p, size_t n,
                                                  hpack_into *io)
 {
     const uint8_t *c = p, *end = p + n;
-    hpack_field *arr = io->fields, *fp = arr + io->nfields, *fend = arr + io->cap;
+    hpack_field *arr = io->fields;
+    hpack_field *fp = field_at(arr, io->nfields), *fend = field_at(arr, io->cap);
     const size_t nf0 = io->nfields, max_list = d->o.max_header_list;
     size_t budget = max_list; /* max_list - the header list size (RFC 9113 6.5.2) so far */
     dstate s;
@@ -880,7 +888,9 @@ static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t
     release(d);
     while (c < end) {
         const uint8_t *c0 = c;
-        if (!checked)
+        if (!arr || fp >= fend)
+            ; /* no slot (or no array yet): the general path grows it */
+        else if (!checked)
             c = indexed_run(&d->t, c, end, &fp, fend, &budget, 0, &rv);
         else
             c = indexed_run(&d->t, c, end, &fp, fend, &budget, 1, &rv);
@@ -892,7 +902,7 @@ static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t
             break;
         if (c != c0 && (*c & 0x80))
             continue; /* the run stopped for want of slots it may still have */
-        if ((*c & 0xc0) == 0x40 && fp < fend) {
+        if ((*c & 0xc0) == 0x40 && arr && fp < fend) {
             const uint8_t *next = literal_inc(d, c, end, fp, budget);
             if (next) {
                 budget -= fp->name_len + fp->value_len + HPACK_ENTRY_OVERHEAD;
@@ -907,22 +917,22 @@ static __attribute__((noinline)) int decode_miss(hpack_decoder *d, const uint8_t
             general = 1;
         }
         s.c = c;
-        s.nf = (size_t)(fp - arr);
+        s.nf = fields_before(fp, arr);
         s.list = max_list - budget;
         rv = field(&s);
         arr = s.arr;
-        fp = arr + s.nf;
+        fp = field_at(arr, s.nf);
         if (rv < 0) {
             w = s.w;
             goto out;
         }
         c = s.c;
-        fend = arr + s.cap;
+        fend = field_at(arr, s.cap);
         budget = max_list - s.list;
     }
 out:
     io->fields = arr;
-    io->nfields = (size_t)(fp - arr);
+    io->nfields = fields_before(fp, arr);
     if (general) {
         io->cap = s.cap;
         io->dropped = s.dropped;

@@ -242,7 +242,7 @@ static uint8_t *kv_into(view_json_memo *m, list_memo *lm, uint8_t *o, const grpc
 {
     *o++ = '[';
     list_place *q = lm->p, *qe = lm->p + (n < LIST_PAIRS ? n : LIST_PAIRS);
-    for (const grpc_kv *x = kv, *xe = kv + n; x < xe; x++, q++) {
+    for (const grpc_kv *x = kv, *xe = n ? kv + n : kv; x < xe; x++, q++) { /* kv: NULL if n 0 */
         if (x > kv)
             *o++ = ',';
         const char *a = x->name, *b = x->value;

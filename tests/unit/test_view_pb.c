@@ -1453,7 +1453,8 @@ static void test_json_differential(void)
     }
     view_pb_force_scalar(0);
     GW_CHECK_INT(differ, 0);
-    printf("json differential: 20000 inputs, %d differ\n", differ);
+    GW_CHECK(messages > 1000); /* the renderers wrote objects: equal empty outputs prove nothing */
+    printf("json differential: 20000 inputs, %d objects, %d differ\n", messages, differ);
     gw_buf_free(&in);
     gw_buf_free(&want);
     gw_buf_free(&got);
