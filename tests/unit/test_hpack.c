@@ -907,6 +907,22 @@ static int spill_count(void *u, const hpack_field *f)
 }
 
 /* Decodes the blocks with two decoders, one per entry point, and compares every field. */
+/* A field delivered into an array is the one the callback saw: bytes and every attribute. */
+static void same_field(const hpack_field *x, const got_field *g)
+{
+    const hpack_field *y = &g->f;
+    GW_CHECK_MEM(x->name, x->name_len, g->name, g->name_len);
+    GW_CHECK_MEM(x->value, x->value_len, g->value, g->value_len);
+    GW_CHECK_INT(x->rep, y->rep);
+    GW_CHECK_INT(x->index, y->index);
+    GW_CHECK_INT(x->name_huff, y->name_huff);
+    GW_CHECK_INT(x->value_huff, y->value_huff);
+    GW_CHECK_INT(x->name_wire, y->name_wire);
+    GW_CHECK_INT(x->value_wire, y->value_wire);
+    GW_CHECK_INT(x->unknown_name, y->unknown_name);
+    GW_CHECK_INT(x->unknown_value, y->unknown_value);
+}
+
 static void into_matches(const char *const *blocks, int nb, size_t table, int synced)
 {
     hpack_opts o;
@@ -934,16 +950,7 @@ static void into_matches(const char *const *blocks, int nb, size_t table, int sy
         int unk = 0;
         for (size_t k = 0; k < nf && k < MAXF; k++) {
             const hpack_field *x = &arr[k], *y = &g.v[k].f;
-            GW_CHECK_MEM(x->name, x->name_len, g.v[k].name, g.v[k].name_len);
-            GW_CHECK_MEM(x->value, x->value_len, g.v[k].value, g.v[k].value_len);
-            GW_CHECK_INT(x->rep, y->rep);
-            GW_CHECK_INT(x->index, y->index);
-            GW_CHECK_INT(x->name_huff, y->name_huff);
-            GW_CHECK_INT(x->value_huff, y->value_huff);
-            GW_CHECK_INT(x->name_wire, y->name_wire);
-            GW_CHECK_INT(x->value_wire, y->value_wire);
-            GW_CHECK_INT(x->unknown_name, y->unknown_name);
-            GW_CHECK_INT(x->unknown_value, y->unknown_value);
+            same_field(x, &g.v[k]);
             unk |= y->unknown_name | y->unknown_value;
         }
         GW_CHECK_INT(unknown, unk);
@@ -1061,16 +1068,7 @@ static void cache_matches(const char *const *steps, int ns, int synced)
         size_t bytes = 0;
         for (size_t k = 0; k < io.nfields && k < MAXF; k++) {
             const hpack_field *x = &io.fields[k], *y = &g.v[k].f;
-            GW_CHECK_MEM(x->name, x->name_len, g.v[k].name, g.v[k].name_len);
-            GW_CHECK_MEM(x->value, x->value_len, g.v[k].value, g.v[k].value_len);
-            GW_CHECK_INT(x->rep, y->rep);
-            GW_CHECK_INT(x->index, y->index);
-            GW_CHECK_INT(x->name_huff, y->name_huff);
-            GW_CHECK_INT(x->value_huff, y->value_huff);
-            GW_CHECK_INT(x->name_wire, y->name_wire);
-            GW_CHECK_INT(x->value_wire, y->value_wire);
-            GW_CHECK_INT(x->unknown_name, y->unknown_name);
-            GW_CHECK_INT(x->unknown_value, y->unknown_value);
+            same_field(x, &g.v[k]);
             GW_CHECK_INT(x->name_static, y->name_static);
             if (x->name_static) /* the promise: exactly that static entry's name */
                 GW_CHECK_MEM(x->name, x->name_len, hpack_static_name(x->name_static),
