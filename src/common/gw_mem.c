@@ -1,5 +1,6 @@
 #include "gw_mem.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,50 @@ void *gw_realloc(void *p, size_t n)
 
 void gw_free(void *p)
 {
+    free(p);
+}
+
+/* Reachable from here, so leak checkers do not count what is kept at exit. */
+static _Atomic(void *) big_slot[GW_BIG_SLOTS];
+static atomic_size_t big_held; /* usable bytes in the slots, at most GW_BIG_HELD */
+
+void *gw_big_get(size_t want, size_t *cap)
+{
+    if (should_fail())
+        return NULL;
+    for (int i = 0; i < GW_BIG_SLOTS; i++) {
+        if (!atomic_load_explicit(&big_slot[i], memory_order_relaxed))
+            continue;
+        void *p = atomic_exchange(&big_slot[i], NULL);
+        if (!p)
+            continue;
+        size_t n = malloc_usable_size(p);
+        atomic_fetch_sub(&big_held, n);
+        if (n >= want) {
+            atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+            *cap = n;
+            return p;
+        }
+        gw_big_put(p); /* too small for this one, not for the next */
+    }
+    return NULL;
+}
+
+void gw_big_put(void *p)
+{
+    if (!p)
+        return;
+    size_t n = malloc_usable_size(p);
+    if (n >= GW_BIG_MIN && n <= GW_BIG_MAX + 4096) {
+        if (atomic_fetch_add(&big_held, n) + n <= GW_BIG_HELD) {
+            for (int i = 0; i < GW_BIG_SLOTS; i++) {
+                void *none = NULL;
+                if (atomic_compare_exchange_strong(&big_slot[i], &none, p))
+                    return;
+            }
+        }
+        atomic_fetch_sub(&big_held, n);
+    }
     free(p);
 }
 

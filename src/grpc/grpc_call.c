@@ -756,7 +756,7 @@ static void free_call(grpc_conn *g, call_st *cs)
     if (cs->retained) /* some message kept bytes */
         for (size_t i = 0; i < c->n_msgs; i++)
             if (c->msgs[i].data && c->msgs[i].data_len)
-                gw_free((void *)(uintptr_t)c->msgs[i].data);
+                gw_big_put((void *)(uintptr_t)c->msgs[i].data);
     if (c->msgs != cs->msgs_inline)
         gw_free(c->msgs);
     for (int d = REQ; d <= RESP; d++)
@@ -1003,7 +1003,12 @@ static void retain(call_st *cs, const grpc_msg *m, uint8_t **own)
         if (m->data_len == 0) {
             r->data = (const uint8_t *)"";
         } else if (m->data_len <= cs->g->o.max_retained - cs->retained) {
-            uint8_t *copy = *own ? *own : gw_malloc(m->data_len);
+            size_t cap;
+            uint8_t *copy = *own                          ? *own
+                            : m->data_len >= GW_BIG_MIN ? gw_big_get(m->data_len, &cap)
+                                                          : NULL;
+            if (!copy && !*own)
+                copy = gw_malloc(m->data_len);
             if (copy) {
                 if (!*own)
                     memcpy(copy, m->data, m->data_len);
@@ -1119,9 +1124,11 @@ static void deliver(call_st *cs, int d, const grpc_frame_msg *fm, const msg_ctx 
     if (g->cb.on_message)
         g->cb.on_message(g->cb.u, c, &m);
     if (own)
-        gw_free(own); /* not kept: m.data pointed at it until here */
-    if (g->scratch.cap > SCRATCH_KEEP)
-        gw_buf_free(&g->scratch);
+        gw_big_put(own); /* not kept: m.data pointed at it until here */
+    if (g->scratch.cap > SCRATCH_KEEP) {
+        gw_big_put(g->scratch.data);
+        gw_buf_init(&g->scratch, 0);
+    }
     cs->msg_first_pkt[d] = x->next_first_pkt;
 }
 

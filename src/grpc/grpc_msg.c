@@ -39,7 +39,8 @@ void grpc_deframer_free(grpc_deframer *d)
 {
     if (!d)
         return;
-    gw_buf_free(&d->body);
+    gw_big_put(d->body.data); /* the next call's message may use its pages */
+    gw_buf_init(&d->body, d->body.limit);
 }
 
 static void clear_message(grpc_deframer *d)
@@ -126,8 +127,19 @@ int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_defram
         } else {
             if (!d->overflow && !d->skipping) {
                 /* One allocation of the right size, not a doubling series of copies. */
-                if (d->body.len == 0 && d->body.cap < d->length)
-                    (void)gw_buf_reserve(&d->body, d->length < RESERVE_MAX ? d->length : RESERVE_MAX);
+                if (d->body.len == 0 && d->body.cap < d->length) {
+                    size_t need = d->length < RESERVE_MAX ? d->length : RESERVE_MAX;
+                    if (need >= GW_BIG_MIN) { /* pages another message left mapped */
+                        size_t cap;
+                        uint8_t *b = gw_big_get(need, &cap);
+                        if (b) {
+                            gw_big_put(d->body.data);
+                            d->body.data = b;
+                            d->body.cap = cap;
+                        }
+                    }
+                    (void)gw_buf_reserve(&d->body, need);
+                }
                 rc = gw_buf_append(&d->body, p, take);
                 if (rc == GW_ECAP) {
                     d->overflow = 1; /* cannot happen (length checked), but never grow past it */

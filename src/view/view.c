@@ -40,11 +40,17 @@ int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink)
     return 0;
 }
 
-void view_put_job(view *v, view_job *j)
+void view_put_job(view *v, view_job *j, int last)
 {
     if (v->q) {
         if (view_out_text(v->q, &v->out) || view_out_job(v->q, j))
             v->err = GW_ENOMEM;
+        return;
+    }
+    if (last && atomic_load(&j->state) == 0) {
+        /* Nobody reads its text after this: straight into the output, not into a buffer of
+         * its own (megabytes, fresh pages each time) and then copied. */
+        j->render(j, &v->out);
         return;
     }
     view_job_render(j);

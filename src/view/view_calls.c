@@ -277,7 +277,7 @@ static void on_message(void *u, grpc_call *c, const grpc_msg *m)
     if (!j)
         return;
     view_json_message_head(v, c, m->from_client);
-    view_put_job(v, j);
+    view_put_job(v, j, cj == NULL);
     gw_buf_append(&v->out, "}\n", 2);
     if (cj)
         cj->j[last] = j; /* the call's reference */

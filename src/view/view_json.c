@@ -413,7 +413,7 @@ static void message_render(view_job *vj, gw_buf *b)
 static void message_free(view_job *vj)
 {
     msg_job *x = (msg_job *)vj;
-    gw_free(x->owned);
+    gw_big_put(x->owned); /* the next large message's pages */
     gw_free(x->enc);
     gw_free(x);
 }
@@ -606,7 +606,7 @@ static void messages_array(view *v, const grpc_call *c, int from_client, view_jo
              * shows what is known now, as a message rendered here would. */
             message_here(v, c, &x->m, 1, md);
         } else if (x) {
-            view_put_job(v, &x->j);
+            view_put_job(v, &x->j, 1);
         } else { /* small, or its job could not be made: message_here, inline */
             int fields = m->data && m->decoded && !m->truncated && call_fields;
             render_msg(b, m, m->data ? type : NULL, fields, &v->o, msg_weight(m));

@@ -73,6 +73,11 @@ void view_job_render(view_job *j)
 {
     int expect = 0;
     if (atomic_compare_exchange_strong(&j->state, &expect, 1)) {
+        if (!j->text.data && j->weight >= GW_BIG_MIN) { /* pages a freed one left mapped */
+            size_t cap;
+            j->text.data = gw_big_get(j->weight, &cap);
+            j->text.cap = j->text.data ? cap : 0;
+        }
         j->render(j, &j->text);
         atomic_store(&j->state, 2);
         return;
@@ -86,7 +91,7 @@ void view_job_unref(view_job *j)
     if (j && atomic_fetch_sub(&j->refs, 1) == 1) {
         if (j->kept_in)
             atomic_fetch_sub(j->kept_in, j->kept);
-        gw_buf_free(&j->text);
+        gw_big_put(j->text.data);
         j->free(j);
     }
 }
@@ -123,7 +128,8 @@ static void write_entry(view_out *q, entry *e)
                     atomic_fetch_add(&q->kept, j->kept);
                     j->kept_in = &q->kept;
                 } else {
-                    gw_buf_free(&j->text);
+                    gw_big_put(j->text.data);
+                    j->text = (gw_buf){0};
                     atomic_store(&j->state, 0); /* whoever needs it next renders it again */
                 }
             }

@@ -315,8 +315,48 @@ static void test_utf8_valid(void)
     GW_CHECK(valid > 1000 && valid < 301 * 32 - 1000); /* both answers were exercised */
 }
 
+/* Large blocks come back with their size; small and huge ones are not kept; the slots and the
+ * byte bound hold; a failing allocator fails gets too. */
+static void test_big(void)
+{
+    size_t cap = 0;
+    GW_CHECK(gw_big_get(GW_BIG_MIN, &cap) == NULL); /* nothing kept yet */
+    uint8_t *a = gw_malloc(1u << 20);
+    GW_CHECK(a != NULL);
+    memset(a, 7, 1u << 20);
+    gw_big_put(a);
+    GW_CHECK(gw_big_get(2u << 20, &cap) == NULL); /* too small for this, still kept */
+    uint8_t *b = gw_big_get(1u << 20, &cap);
+    GW_CHECK(b == a);
+    GW_CHECK(cap >= 1u << 20);
+    GW_CHECK(b[(1u << 20) - 1] == 7); /* the same pages */
+    gw_big_put(b);
+    gw_mem_fail_after(0);
+    GW_CHECK(gw_big_get(GW_BIG_MIN, &cap) == NULL);
+    gw_mem_fail_after(-1);
+    GW_CHECK(gw_big_get(GW_BIG_MIN, &cap) == b);
+    gw_free(b);
+
+    gw_big_put(gw_malloc(100));               /* small: freed */
+    gw_big_put(gw_malloc(GW_BIG_MAX + (1u << 20))); /* huge: freed */
+    gw_big_put(NULL);
+    GW_CHECK(gw_big_get(1, &cap) == NULL);
+
+    /* Five 3 MiB blocks: the byte bound keeps two of them. */
+    for (int i = 0; i < 5; i++)
+        gw_big_put(gw_malloc(3u << 20));
+    int kept = 0;
+    void *p;
+    while ((p = gw_big_get(GW_BIG_MIN, &cap)) != NULL) {
+        kept++;
+        gw_free(p);
+    }
+    GW_CHECK_INT(kept, GW_BIG_HELD / (3u << 20));
+}
+
 int main(void)
 {
+    test_big();
     test_swar();
     test_screens();
     test_utf8_valid();
