@@ -43,18 +43,23 @@ int view_new(view **out, int kind, const view_opts *o, dissect_sink *sink)
 void view_put_job(view *v, view_job *j, int last)
 {
     if (v->q) {
-        if (view_out_text(v->q, &v->out) || view_out_job(v->q, j))
+        if (view_out_text(v->q, &v->out) || view_out_job(v->q, j, last)) {
             v->err = GW_ENOMEM;
+            if (last)
+                view_job_unref(j);
+        }
         return;
     }
     if (last && atomic_load(&j->state) == 0) {
         /* Nobody reads its text after this: straight into the output, not into a buffer of
          * its own (megabytes, fresh pages each time) and then copied. */
         j->render(j, &v->out);
-        return;
+    } else {
+        view_job_render(j);
+        gw_buf_append(&v->out, j->text.data, j->text.len);
     }
-    view_job_render(j);
-    gw_buf_append(&v->out, j->text.data, j->text.len);
+    if (last)
+        view_job_unref(j);
 }
 
 void view_sync(view *v)

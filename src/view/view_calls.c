@@ -277,12 +277,10 @@ static void on_message(void *u, grpc_call *c, const grpc_msg *m)
     if (!j)
         return;
     view_json_message_head(v, c, m->from_client);
-    view_put_job(v, j, cj == NULL);
+    view_put_job(v, j, cj == NULL); /* without cj, our reference goes with it */
     gw_buf_append(&v->out, "}\n", 2);
     if (cj)
         cj->j[last] = j; /* the call's reference */
-    else
-        view_job_unref(j);
     if (v->o.line_flush || v->out.len >= VIEW_FLUSH_AT)
         view_flush(v);
 }

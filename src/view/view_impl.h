@@ -88,7 +88,8 @@ void view_record_done(view *v);
 /* Write what is pending now. */
 void view_flush(view *v);
 /* Queue one use of a job in output order (rendered and appended here when there is no
- * writer thread). last: no use of j follows, so its text need not be kept. */
+ * writer thread). last: no use of j follows, so its text need not be kept, and the caller's
+ * reference goes with it (the caller forgets j). */
 void view_put_job(view *v, view_job *j, int last);
 /* Packet selection by number. */
 int view_pkt_selected(const view *v, uint64_t no);

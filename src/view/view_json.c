@@ -607,6 +607,7 @@ static void messages_array(view *v, const grpc_call *c, int from_client, view_jo
             message_here(v, c, &x->m, 1, md);
         } else if (x) {
             view_put_job(v, &x->j, 1);
+            jobs[i] = NULL; /* its reference went with it */
         } else { /* small, or its job could not be made: message_here, inline */
             int fields = m->data && m->decoded && !m->truncated && call_fields;
             render_msg(b, m, m->data ? type : NULL, fields, &v->o, msg_weight(m));

@@ -279,14 +279,15 @@ int view_out_text(view_out *q, gw_buf *b)
     return 0;
 }
 
-int view_out_job(view_out *q, view_job *j)
+int view_out_job(view_out *q, view_job *j, int last)
 {
     entry *e = gw_malloc(sizeof *e); /* owned by the queue until written */
     if (!e)
         return GW_ENOMEM;
     if (atomic_load(&j->state) == 0 && atomic_load(&q->pending) + q->bweight > RENDER_HERE_AT)
         view_job_render(j); /* the worker is behind: share the work */
-    atomic_fetch_add(&j->refs, 1);
+    if (!last)
+        atomic_fetch_add(&j->refs, 1);
     e->job = j;
     e->len = 0;
     e->weight = j->weight;

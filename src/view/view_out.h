@@ -36,8 +36,9 @@ int view_out_new(view_out **out, FILE *f, int threads);
 /* Queue the bytes of b and empty it (or write them at once when nothing is queued or being
  * written: the order is the same). */
 int view_out_text(view_out *q, gw_buf *b);
-/* Queue one use of j (takes a reference). */
-int view_out_job(view_out *q, view_job *j);
+/* Queue one use of j: it takes a reference, or with `last` the caller's own (then nothing else
+ * holds one, and the worker renders j straight into the output). On GW_ENOMEM nothing is taken. */
+int view_out_job(view_out *q, view_job *j, int last);
 /* Wait until everything queued is written. Returns 0 or GW_EIO (a write failed, sticky). */
 int view_out_sync(view_out *q);
 /* A write failed on the worker (the producer may stop early). */
