@@ -109,7 +109,6 @@ struct h2_conn {
     tcp_conn *tc; /* borrowed */
     int state;
     int told; /* on_detect called */
-    void *user;
     hdir d[2];
     /* Fields of the block being delivered (io.fields, io.nfields); reused across blocks. */
     hpack_into io;
@@ -1172,7 +1171,6 @@ int h2_conn_state(const h2_conn *h) { return h ? h->state : H2_DETECTING; }
 
 tcp_conn *h2_conn_tcp(const h2_conn *h) { return h ? h->tc : NULL; }
 
-void **h2_conn_user(h2_conn *h) { return &h->user; }
 
 int h2_conn_hpack_synced(const h2_conn *h, int dir)
 {

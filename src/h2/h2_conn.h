@@ -92,8 +92,6 @@ void h2_conn_gap(h2_conn *h, int dir, uint64_t off, uint64_t len, uint64_t pkt_n
 void h2_conn_end(h2_conn *h);
 int h2_conn_state(const h2_conn *h);
 tcp_conn *h2_conn_tcp(const h2_conn *h);
-/* Slot for the layer above (e.g. the gRPC per-connection state); not touched by h2. */
-void **h2_conn_user(h2_conn *h);
 /* HPACK state of a direction: 1 synced, 0 not. */
 int h2_conn_hpack_synced(const h2_conn *h, int dir);
 

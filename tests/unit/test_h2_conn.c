@@ -844,8 +844,6 @@ static void test_misc(void)
     GW_CHECK_INT(h2_conn_state(h), H2_DETECTING);
     GW_CHECK_INT(h2_conn_hpack_synced(h, 0), 0);
     GW_CHECK_INT(h2_conn_hpack_synced(h, 2), 0);
-    *h2_conn_user(h) = &o;
-    GW_CHECK(*h2_conn_user(h) == &o);
     /* no callbacks and no tcp_conn: still safe */
     uint8_t b[256];
     size_t n = gw_test_unhex(PREFACE_HEX SETTINGS_EMPTY SEED12, b, sizeof b);
