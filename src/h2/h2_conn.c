@@ -1171,7 +1171,6 @@ int h2_conn_state(const h2_conn *h) { return h ? h->state : H2_DETECTING; }
 
 tcp_conn *h2_conn_tcp(const h2_conn *h) { return h ? h->tc : NULL; }
 
-
 int h2_conn_hpack_synced(const h2_conn *h, int dir)
 {
     if (!h || (dir != 0 && dir != 1) || !h->d[dir].dec)
