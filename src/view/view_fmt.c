@@ -62,7 +62,9 @@ static void micros(char *o, int64_t ns)
     memcpy(o + 4, gw_buf_digits2 + 2 * lo, 2);
 }
 
-void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
+/* The common form of ts_ns, "YYYY-MM-DDTHH:MM:SS.ffffffZ", into t (27 bytes); 1 (nothing
+ * written) for years outside 0..9999. */
+static int rfc3339_into(char *t, int64_t ts_ns)
 {
     int64_t sec = ts_ns / 1000000000, ns = ts_ns % 1000000000;
     if (ns < 0) {
@@ -73,31 +75,46 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
      * thread (the writer thread formats message times too). */
     static _Thread_local int64_t last_sec = INT64_MIN;
     static _Thread_local char last[20]; /* "YYYY-MM-DDTHH:MM:SS." */
-    if (sec == last_sec) {
-        if (gw_buf_room(b, 32) == 0) { /* in place */
-            char *t = (char *)b->data + b->len;
-            memcpy(t, last, 20);
-            micros(t + 20, ns);
-            t[26] = 'Z';
-            b->len += 27;
-            return;
+    if (sec != last_sec) {
+        int64_t days = sec / 86400, sod = sec % 86400;
+        if (sod < 0) {
+            sod += 86400;
+            days--;
         }
-        char t[27];
-        memcpy(t, last, 20);
-        micros(t + 20, ns);
-        t[26] = 'Z';
-        gw_buf_append(b, t, 27);
-        return;
+        int64_t y;
+        unsigned mo, d;
+        civil(days, &y, &mo, &d);
+        if (y < 0 || y > 9999)
+            return 1;
+        char *o = last;
+        o = two(o, (unsigned)(y / 100), '\0') - 1;
+        o = two(o, (unsigned)(y % 100), '-');
+        o = two(o, mo, '-');
+        o = two(o, d, 'T');
+        o = two(o, (unsigned)(sod / 3600), ':');
+        o = two(o, (unsigned)(sod / 60 % 60), ':');
+        two(o, (unsigned)(sod % 60), '.');
+        last_sec = sec;
     }
-    int64_t days = sec / 86400, sod = sec % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    int64_t y;
-    unsigned mo, d;
-    civil(days, &y, &mo, &d);
-    if (y < 0 || y > 9999) { /* outside what four digits say: the slow, general form */
+    memcpy(t, last, 20);
+    micros(t + 20, ns);
+    t[26] = 'Z';
+    return 0;
+}
+
+/* The last two texts view_fmt_rfc3339 wrote, by exact time. Per thread, as above. */
+static _Thread_local struct {
+    int64_t ts;
+    int set;
+    char t[32]; /* 27 used; copied whole */
+} seen[2];
+static _Thread_local unsigned seen_next;
+
+/* view_fmt_rfc3339 for a time not in seen: formats it and keeps it there. */
+static __attribute__((noinline)) void rfc3339_new(gw_buf *b, int64_t ts_ns)
+{
+    char t[32] = {0};
+    if (rfc3339_into(t, ts_ns)) { /* outside what four digits say: the slow, general form */
         struct tm tm;
         long frac;
         split_ts(ts_ns, &tm, &frac);
@@ -105,19 +122,30 @@ void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
                       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac / 1000);
         return;
     }
-    char t[27], *o = t;
-    o = two(o, (unsigned)(y / 100), '\0') - 1;
-    o = two(o, (unsigned)(y % 100), '-');
-    o = two(o, mo, '-');
-    o = two(o, d, 'T');
-    o = two(o, (unsigned)(sod / 3600), ':');
-    o = two(o, (unsigned)(sod / 60 % 60), ':');
-    o = two(o, (unsigned)(sod % 60), '.');
-    micros(o, ns);
-    o[6] = 'Z';
-    memcpy(last, t, 20);
-    last_sec = sec;
-    gw_buf_append(b, t, (size_t)(o + 7 - t));
+    unsigned k = seen_next;
+    seen_next = k ^ 1;
+    seen[k].ts = ts_ns;
+    seen[k].set = 1;
+    memcpy(seen[k].t, t, 32);
+    gw_buf_append(b, t, 27);
+}
+
+void view_fmt_rfc3339(gw_buf *b, int64_t ts_ns)
+{
+    /* A call's start is its first message's time and its end its last's, so the same instants
+     * come back within a JSON record (callgrind, small unary calls: 270k times, 78k formatted;
+     * ~65 -> ~20 instructions each on average). */
+    unsigned i = seen[1].set && seen[1].ts == ts_ns;
+    if (i || (seen[0].set && seen[0].ts == ts_ns)) {
+        if (gw_buf_room(b, 32) == 0) { /* a fixed-size copy, in place */
+            memcpy(b->data + b->len, seen[i].t, 32);
+            b->len += 27;
+        } else {
+            gw_buf_append(b, seen[i].t, 27);
+        }
+        return;
+    }
+    rfc3339_new(b, ts_ns);
 }
 
 void view_fmt_clock(gw_buf *b, int64_t ts_ns)

@@ -92,6 +92,41 @@ static void test_rfc3339(void)
     GW_CHECK(!bad);
 }
 
+/* The times written last are kept by exact value (a call's start and end come back as its
+ * messages' times): drawn again and again from a small pool, in any order, with neighbours
+ * that share the second, the microsecond or all but the sign, each is still libc's. */
+static void test_rfc3339_repeats(void)
+{
+    static const int64_t pool[] = {
+        1700000000003081000, 1700000000003090000, 1700000000003081001, /* same microsecond */
+        1700000000003081999, 1700000000999999999, 1700000001000000000, /* second boundary */
+        -1700000000003081000, 0, -1, 946684799999999000,
+    };
+    size_t np = sizeof pool / sizeof pool[0];
+    int bad = 0;
+    srand(11);
+    for (int i = 0; i < 20000 && !bad; i++)
+        bad |= !same_rfc3339(pool[(size_t)rand() % (i % 7 ? 3 : np)]);
+    for (size_t a = 0; a < np; a++) /* each pair, alternating */
+        for (size_t b = 0; b < np; b++)
+            for (int k = 0; k < 4; k++)
+                bad |= !same_rfc3339(pool[k & 1 ? b : a]);
+    GW_CHECK(!bad);
+    /* A kept time into a buffer with room for exactly 27 bytes, or 26 (nothing written). */
+    gw_buf c;
+    char want[64];
+    libc_rfc3339(want, sizeof want, pool[0]);
+    GW_CHECK(same_rfc3339(pool[0]));
+    gw_buf_init(&c, 27);
+    view_fmt_rfc3339(&c, pool[0]);
+    GW_CHECK(c.len == 27 && memcmp(c.data, want, 27) == 0);
+    gw_buf_free(&c);
+    gw_buf_init(&c, 26);
+    view_fmt_rfc3339(&c, pool[0]);
+    GW_CHECK_INT((int)c.len, 0);
+    gw_buf_free(&c);
+}
+
 static void test_integers(void)
 {
     static const uint64_t u[] = {0, 1, 9, 10, 99, 100, 4294967295u, 4294967296u,
@@ -455,6 +490,7 @@ static void test_endpoint(void)
 int main(void)
 {
     test_rfc3339();
+    test_rfc3339_repeats();
     test_integers();
     test_clock();
     test_duration();

@@ -486,6 +486,193 @@ static void test_lists(void)
     fclose(o.out);
 }
 
+/* A list of n pairs name<i>/value<i> on one block, with field `change` (if < n) given another
+ * value of the same length (or one longer when `longer`); apart: each string on its own. */
+static grpc_kv *seq_list(size_t n, size_t change, int longer, int apart, char **blk)
+{
+    grpc_kv *kv = calloc(n ? n : 1, sizeof *kv);
+    char *p = *blk = malloc(n * 64 + 1);
+    for (size_t i = 0; i < n; i++) {
+        char name[32], value[32];
+        int nl = snprintf(name, sizeof name, i % 3 ? "x-h%zu" : ":h%zu", i);
+        int vl = snprintf(value, sizeof value, i == change ? (longer ? "VALUE-%zu!" : "VALUE-%zu")
+                                                           : "value-%zu", i);
+        kv[i].name = p;
+        kv[i].name_len = (size_t)nl;
+        memcpy(p, name, (size_t)nl + 1);
+        p += nl + 1 + apart; /* apart: a byte between the name and the value */
+        kv[i].value = p;
+        kv[i].value_len = (size_t)vl;
+        memcpy(p, value, (size_t)vl + 1);
+        p += vl + 1;
+    }
+    return kv;
+}
+
+/* One connection's lists in a row, each differing from the one before at the first, a middle
+ * or the last field, by value or by length; empty; longer than the places kept; not one block:
+ * each as view_json_kv_list writes it. */
+static void test_list_sequence(void)
+{
+    view_opts o;
+    view_opts_default(&o);
+    o.json = VIEW_JSON_CALLS;
+    o.out = tmpfile();
+    dissect_sink sink;
+    view *v = NULL;
+    GW_CHECK_INT(view_new(&v, VIEW_CALLS, &o, &sink), 0);
+    if (!v)
+        return;
+    static const struct {
+        size_t n, change;
+        int longer, apart;
+    } steps[] = {
+        {8, 99, 0, 0}, {8, 99, 0, 0}, {8, 0, 0, 0}, {8, 99, 0, 0}, {8, 4, 0, 0}, {8, 4, 1, 0},
+        {8, 7, 0, 0},  {8, 7, 1, 0},  {8, 7, 1, 0}, {0, 0, 0, 0},  {8, 99, 0, 0}, {7, 99, 0, 0},
+        {9, 99, 0, 0}, {14, 99, 0, 0}, {14, 12, 0, 0}, {14, 3, 1, 0}, {24, 99, 0, 0},
+        {8, 99, 0, 1}, {8, 2, 0, 1}, {8, 99, 0, 0}, {1, 0, 0, 0},  {1, 99, 0, 0}, {8, 99, 0, 0},
+    };
+    gw_buf want;
+    gw_buf_init(&want, 0);
+    int ok = 1;
+    for (size_t r = 0; r < sizeof steps / sizeof steps[0]; r++) {
+        grpc_call c;
+        make_call(&c, 3, 40000, "/a.B/C", "1u");
+        free_call(&c);
+        char *b1, *b2, *b3;
+        c.n_req_headers = steps[r].n;
+        c.req_headers = seq_list(steps[r].n, steps[r].change, steps[r].longer, steps[r].apart, &b1);
+        c.n_resp_headers = steps[r].n / 2; /* another place of the same connection */
+        c.resp_headers = seq_list(c.n_resp_headers, steps[r].change / 2, 0, 0, &b2);
+        c.n_trailers = 0;
+        c.trailers = seq_list(0, 0, 0, 0, &b3);
+        size_t n;
+        char *text = render(v, &c, &n);
+        const char *keys[] = {"\"request_headers\":", "\"response_headers\":", "\"trailers\":"};
+        const grpc_kv *lists[] = {c.req_headers, c.resp_headers, c.trailers};
+        size_t counts[] = {c.n_req_headers, c.n_resp_headers, c.n_trailers};
+        for (int k = 0; k < 3; k++) {
+            size_t vn = 0;
+            char *got = value_at(text, n, keys[k], &vn);
+            gw_buf_reset(&want);
+            view_json_kv_list(&want, lists[k], counts[k]);
+            int same = got && vn == want.len && memcmp(got, want.data, vn) == 0;
+            if (!same)
+                fprintf(stderr, "step %zu %s\nwant %.*s\ngot  %.*s\n", r, keys[k],
+                        (int)want.len, (char *)want.data, got ? (int)vn : 4, got ? got : "none");
+            ok &= same;
+        }
+        free(text);
+        free(c.req_headers);
+        free(c.resp_headers);
+        free(c.trailers);
+        free(b1);
+        free(b2);
+        free(b3);
+    }
+    GW_CHECK(ok);
+    gw_buf_free(&want);
+    v->out.len = 0;
+    view_del(v);
+    fclose(o.out);
+}
+
+/* The stretch of a call record from "http_status" to "request_headers" as docs/json.md spells
+ * it, piece by piece: the reference for the pieces the writer joins in their common state. */
+static void ref_status(gw_buf *b, const grpc_call *c)
+{
+    gw_buf_printf(b, "\"http_status\":");
+    if (c->http_status < 0)
+        gw_buf_printf(b, "null");
+    else
+        gw_buf_printf(b, "%lld", (long long)c->http_status);
+    gw_buf_printf(b, ",\"grpc_status\":");
+    if (c->grpc_status < 0)
+        gw_buf_printf(b, "null");
+    else
+        gw_buf_printf(b, "%lld", (long long)c->grpc_status);
+    gw_buf_printf(b, ",\"grpc_status_name\":");
+    view_json_cstr(b, c->grpc_status >= 0 ? grpc_status_name((int)c->grpc_status) : NULL);
+    gw_buf_printf(b, ",\"grpc_message\":");
+    view_json_cstr(b, c->grpc_message);
+    gw_buf_printf(b, ",\"implied_status\":");
+    if (c->implied_status < 0)
+        gw_buf_printf(b, "null");
+    else
+        gw_buf_printf(b, "%lld", (long long)c->implied_status);
+    gw_buf_printf(b, ",\"implied_status_name\":");
+    view_json_cstr(b, c->implied_status >= 0 ? grpc_status_name((int)c->implied_status) : NULL);
+    gw_buf_printf(b, ",\"timeout\":");
+    view_json_cstr(b, c->timeout_raw);
+    gw_buf_printf(b, ",\"timeout_us\":%lld", (long long)(c->timeout_ns / 1000));
+    gw_buf_printf(b, ",\"request_encoding\":");
+    view_json_cstr(b, c->req_encoding);
+    gw_buf_printf(b, ",\"response_encoding\":");
+    view_json_cstr(b, c->resp_encoding);
+    gw_buf_printf(b, ",\"trailers_only\":%s,\"rst_code\":", c->trailers_only ? "true" : "false");
+    if (c->rst_code < 0) {
+        gw_buf_printf(b, "null");
+    } else {
+        gw_buf_printf(b, "%lld,\"rst_name\":", (long long)c->rst_code);
+        view_json_cstr(b, h2_error_name((uint32_t)c->rst_code));
+        gw_buf_printf(b, ",\"rst_by\":\"%s\"", c->rst_by_client ? "client" : "server");
+    }
+    gw_buf_printf(b, ",\"request_headers\":");
+}
+
+/* Every combination of the states the writer joins (statuses null or not, 200 or not,
+ * encodings, trailers-only, a reset) as the piece-by-piece reference writes it. */
+static void test_status_pieces(void)
+{
+    view_opts o;
+    view_opts_default(&o);
+    o.json = VIEW_JSON_CALLS;
+    o.out = tmpfile();
+    dissect_sink sink;
+    view *v = NULL;
+    GW_CHECK_INT(view_new(&v, VIEW_CALLS, &o, &sink), 0);
+    if (!v)
+        return;
+    static const int https[] = {200, 404, -1, 2000};
+    static const int grpcs[] = {0, 5, -1, 16};
+    static const char *const msgs[] = {NULL, "", "r\xc3\xa9sum\xc3\xa9 \"not\" found"};
+    static const char *const encs[] = {NULL, "gzip", "identity"};
+    gw_buf want;
+    gw_buf_init(&want, 0);
+    int ok = 1;
+    for (int r = 0; r < 4 * 4 * 3 * 3 * 3 * 2 * 3 && ok; r++) {
+        int x = r;
+        grpc_call c;
+        make_call(&c, (uint64_t)(r % 5), 40000, "/a.B/C", "1u");
+        c.http_status = https[x % 4], x /= 4;
+        c.grpc_status = grpcs[x % 4], x /= 4;
+        c.implied_status = x % 2 ? 4 : -1;
+        c.grpc_message = (char *)msgs[x % 3], x /= 3;
+        c.req_encoding = (char *)encs[x % 3], x /= 3;
+        c.resp_encoding = (char *)encs[x % 3], x /= 3;
+        c.trailers_only = x % 2, x /= 2;
+        c.rst_code = x % 3 == 0 ? -1 : 8;
+        c.rst_by_client = x % 3 == 1;
+        size_t n;
+        char *text = render(v, &c, &n);
+        gw_buf_reset(&want);
+        ref_status(&want, &c);
+        const char *at = memmem(text, n, "\"http_status\":", 14);
+        int same = at && (size_t)(text + n - at) >= want.len && memcmp(at, want.data, want.len) == 0;
+        if (!same)
+            fprintf(stderr, "want %.*s\ngot  %.*s\n", (int)want.len, (char *)want.data,
+                    at ? (int)want.len : 4, at ? at : "none");
+        ok &= same;
+        free(text);
+        free_call(&c);
+    }
+    GW_CHECK(ok);
+    gw_buf_free(&want);
+    v->out.len = 0;
+    view_del(v);
+    fclose(o.out);
+}
+
 /* A message object as documented (docs/json.md), from the pieces: the reference for the
  * messages a call renders in place. */
 static void ref_msg(gw_buf *b, const grpc_msg *m, const pb_schemas *s, const pb_msgdef *type,
@@ -617,6 +804,8 @@ int main(void)
     test_random();
     test_calls();
     test_lists();
+    test_list_sequence();
+    test_status_pieces();
     test_messages();
     GW_TEST_END();
 }
