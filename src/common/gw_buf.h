@@ -106,4 +106,41 @@ static inline size_t gw_u64_into(uint8_t *d, uint64_t v)
     return n;
 }
 
+/* n <= 64 bytes from s to d with a few overlapping moves instead of a call to memcpy, which
+ * costs more than the copy at these lengths (header names and values, memo keys). Reads and
+ * writes only [0, n). */
+static inline void gw_copy_small(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n >= 16) {
+        uint8_t a[16], b[16];
+        if (n > 32) {
+            memcpy(a, s + 16, 16);
+            memcpy(b, s + n - 32, 16);
+            memcpy(d + 16, a, 16);
+            memcpy(d + n - 32, b, 16);
+        }
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
 #endif

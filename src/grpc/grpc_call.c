@@ -374,46 +374,11 @@ static void *arena_alloc(call_st *cs, size_t n)
     return p;
 }
 
-/* n (< 64) bytes copied with a few overlapping word moves instead of a call to memcpy: the
- * strings a call keeps (path, authority, content-type, timeout) are short. */
-static inline void copy_short(char *d, const char *s, size_t n)
-{
-    if (n >= 16) {
-        char a[16], b[16];
-        if (n > 32) {
-            char e[16], f[16];
-            memcpy(e, s + 16, 16);
-            memcpy(f, s + n - 32, 16);
-            memcpy(d + 16, e, 16);
-            memcpy(d + n - 32, f, 16);
-        }
-        memcpy(a, s, 16);
-        memcpy(b, s + n - 16, 16);
-        memcpy(d, a, 16);
-        memcpy(d + n - 16, b, 16);
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            d[i] = s[i];
-    }
-}
-
 /* memcpy, with short strings (nearly every header name and value) inline. */
 static inline void copy_str(char *d, const char *s, size_t n)
 {
     if (n < 64)
-        copy_short(d, s, n);
+        gw_copy_small(d, s, n);
     else
         memcpy(d, s, n);
 }
@@ -430,7 +395,7 @@ static __attribute__((noinline)) char *arena_strdup_slow(call_st *cs, const char
 }
 
 /* The common case (a short string, room in the inline arena) inline: arena_alloc's first case
- * and copy_short. */
+ * and gw_copy_small. */
 static inline __attribute__((always_inline)) char *arena_strdup(call_st *cs, const char *s,
                                                                  size_t n)
 {
@@ -439,7 +404,7 @@ static inline __attribute__((always_inline)) char *arena_strdup(call_st *cs, con
         return arena_strdup_slow(cs, s, n);
     char *d = cs->arena + cs->arena_used;
     cs->arena_used += need;
-    copy_short(d, s, n);
+    gw_copy_small(d, s, n);
     d[n] = '\0';
     return d;
 }

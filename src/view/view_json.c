@@ -107,41 +107,6 @@ static inline void ends8(const uint8_t *p, size_t n, uint64_t *head, uint64_t *t
     }
 }
 
-/* The n bytes at s to d, 1 <= n <= 64, with a few overlapping moves instead of a call to
- * memcpy (which costs more than the copy for these lengths); reads and writes only [0, n). */
-static inline void copy_upto64(uint8_t *d, const uint8_t *s, size_t n)
-{
-    if (n >= 16) {
-        uint8_t x[16], y[16];
-        if (n > 32) {
-            memcpy(x, s + 16, 16);
-            memcpy(y, s + n - 32, 16);
-            memcpy(d + 16, x, 16);
-            memcpy(d + n - 32, y, 16);
-        }
-        memcpy(x, s, 16);
-        memcpy(y, s + n - 16, 16);
-        memcpy(d, x, 16);
-        memcpy(d + n - 16, y, 16);
-    } else if (n >= 8) {
-        uint64_t x, y;
-        memcpy(&x, s, 8);
-        memcpy(&y, s + n - 8, 8);
-        memcpy(d, &x, 8);
-        memcpy(d + n - 8, &y, 8);
-    } else if (n >= 4) {
-        uint32_t x, y;
-        memcpy(&x, s, 4);
-        memcpy(&y, s + n - 4, 4);
-        memcpy(d, &x, 4);
-        memcpy(d + n - 4, &y, 4);
-    } else {
-        d[0] = s[0];
-        d[n / 2] = s[n / 2];
-        d[n - 1] = s[n - 1];
-    }
-}
-
 /* 16 * k bytes from s to d in vector moves, where memcpy of a constant size becomes a rep movs
  * (about one instruction per 4 bytes under callgrind). */
 #define COPY16S(d, s, k)                                                                           \
@@ -199,7 +164,7 @@ static inline __attribute__((always_inline)) size_t pair_memo(view_json_memo *m,
         s->nl = (uint8_t)an;
         s->kl = (uint8_t)kl;
         s->n = (uint8_t)n;
-        copy_upto64(s->key, k, kl);
+        gw_copy_small(s->key, k, kl);
         COPY16S(s->out, d, VIEW_JSON_PAIR_OUT / 16); /* d has room for that much */
     }
     return n;
@@ -309,7 +274,7 @@ static uint8_t *kv_into(view_json_memo *m, list_memo *lm, uint8_t *o, const grpc
                 q->kl = (uint8_t)kl;
                 q->nl = (uint8_t)an;
                 q->n = (uint8_t)w;
-                copy_upto64(q->key, (const uint8_t *)a, kl);
+                gw_copy_small(q->key, (const uint8_t *)a, kl);
                 copy_out(q->out, o); /* o has room for VIEW_JSON_PAIR_OUT >= LIST_OUT */
             }
         } else {
