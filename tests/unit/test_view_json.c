@@ -282,6 +282,18 @@ static void free_call(grpc_call *c)
 }
 
 /* The text of call c as view v writes it. */
+/* A JSON call-log view writing to a scratch file: view_del it, then fclose(o->out). */
+static view *json_view(view_opts *o)
+{
+    view_opts_default(o);
+    o->json = VIEW_JSON_CALLS;
+    o->out = tmpfile();
+    dissect_sink sink;
+    view *v = NULL;
+    GW_CHECK_INT(view_new(&v, VIEW_CALLS, o, &sink), 0);
+    return v;
+}
+
 static char *render(view *v, const grpc_call *c, size_t *n)
 {
     v->out.len = 0;
@@ -295,12 +307,7 @@ static char *render(view *v, const grpc_call *c, size_t *n)
 static void test_calls(void)
 {
     view_opts o;
-    view_opts_default(&o);
-    o.json = VIEW_JSON_CALLS;
-    o.out = tmpfile();
-    dissect_sink sink;
-    view *warm = NULL;
-    GW_CHECK_INT(view_new(&warm, VIEW_CALLS, &o, &sink), 0);
+    view *warm = json_view(&o);
     if (!warm)
         return;
     static const char *const paths[] = {"/a.B/C", "/helloworld.Greeter/SayHello",
@@ -312,6 +319,7 @@ static void test_calls(void)
         uint64_t conn = rnd() % 40; /* more connections than head slots: evictions */
         make_call(&c, conn, 40000 + (int)(rnd() % 3), paths[rnd() % 3], tmos[rnd() % 4]);
         view *fresh = NULL;
+        dissect_sink sink;
         if (view_new(&fresh, VIEW_CALLS, &o, &sink) != 0)
             break;
         size_t an, bn;
@@ -429,20 +437,48 @@ static grpc_kv *random_list(size_t n, char **blk)
 
 /* Every header list of a call, through the per-connection places and the pair memo, is the
  * plain rendering (view_json_kv_list). */
+/* c rendered by v: each of its three header lists as view_json_kv_list writes it. Frees the
+ * lists and their blocks (b1..b3); step names the case in a failure. */
+static int lists_as_listed(view *v, grpc_call *c, char *b1, char *b2, char *b3, size_t step)
+{
+    size_t n;
+    char *text = render(v, c, &n);
+    static const char *const keys[] = {"\"request_headers\":", "\"response_headers\":",
+                                       "\"trailers\":"};
+    const grpc_kv *lists[] = {c->req_headers, c->resp_headers, c->trailers};
+    size_t counts[] = {c->n_req_headers, c->n_resp_headers, c->n_trailers};
+    gw_buf want;
+    gw_buf_init(&want, 0);
+    int ok = 1;
+    for (int k = 0; k < 3; k++) {
+        size_t vn = 0;
+        char *got = value_at(text, n, keys[k], &vn);
+        gw_buf_reset(&want);
+        view_json_kv_list(&want, lists[k], counts[k]);
+        int same = got && vn == want.len && memcmp(got, want.data, vn) == 0;
+        if (!same)
+            fprintf(stderr, "step %zu %s\nwant %.*s\ngot  %.*s\n", step, keys[k], (int)want.len,
+                    (char *)want.data, got ? (int)vn : 4, got ? got : "none");
+        ok &= same;
+    }
+    gw_buf_free(&want);
+    free(text);
+    free(c->req_headers);
+    free(c->resp_headers);
+    free(c->trailers);
+    free(b1);
+    free(b2);
+    free(b3);
+    return ok;
+}
+
 static void test_lists(void)
 {
     view_opts o;
-    view_opts_default(&o);
-    o.json = VIEW_JSON_CALLS;
-    o.out = tmpfile();
-    dissect_sink sink;
-    view *v = NULL;
-    GW_CHECK_INT(view_new(&v, VIEW_CALLS, &o, &sink), 0);
+    view *v = json_view(&o);
     if (!v)
         return;
     int ok = 1;
-    gw_buf want;
-    gw_buf_init(&want, 0);
     for (int r = 0; r < 6000 && ok; r++) {
         grpc_call c;
         make_call(&c, rnd() % 40, 40000, "/a.B/C", "1u");
@@ -454,33 +490,9 @@ static void test_lists(void)
         c.resp_headers = random_list(c.n_resp_headers, &b2);
         c.n_trailers = rnd() % 4;
         c.trailers = random_list(c.n_trailers, &b3);
-        size_t n;
-        char *text = render(v, &c, &n);
-        static const char *const keys[] = {"\"request_headers\":", "\"response_headers\":",
-                                           "\"trailers\":"};
-        const grpc_kv *lists[] = {c.req_headers, c.resp_headers, c.trailers};
-        size_t counts[] = {c.n_req_headers, c.n_resp_headers, c.n_trailers};
-        for (int k = 0; k < 3; k++) {
-            size_t vn = 0;
-            char *got = value_at(text, n, keys[k], &vn);
-            gw_buf_reset(&want);
-            view_json_kv_list(&want, lists[k], counts[k]);
-            int same = got && vn == want.len && memcmp(got, want.data, vn) == 0;
-            if (!same)
-                fprintf(stderr, "%s\nwant %.*s\ngot  %.*s\n", keys[k], (int)want.len,
-                        (char *)want.data, got ? (int)vn : 4, got ? got : "none");
-            ok &= same;
-        }
-        free(text);
-        free(c.req_headers);
-        free(c.resp_headers);
-        free(c.trailers);
-        free(b1);
-        free(b2);
-        free(b3);
+        ok &= lists_as_listed(v, &c, b1, b2, b3, r);
     }
     GW_CHECK(ok);
-    gw_buf_free(&want);
     v->out.len = 0;
     view_del(v);
     fclose(o.out);
@@ -515,12 +527,7 @@ static grpc_kv *seq_list(size_t n, size_t change, int longer, int apart, char **
 static void test_list_sequence(void)
 {
     view_opts o;
-    view_opts_default(&o);
-    o.json = VIEW_JSON_CALLS;
-    o.out = tmpfile();
-    dissect_sink sink;
-    view *v = NULL;
-    GW_CHECK_INT(view_new(&v, VIEW_CALLS, &o, &sink), 0);
+    view *v = json_view(&o);
     if (!v)
         return;
     static const struct {
@@ -532,8 +539,6 @@ static void test_list_sequence(void)
         {9, 99, 0, 0}, {14, 99, 0, 0}, {14, 12, 0, 0}, {14, 3, 1, 0}, {24, 99, 0, 0},
         {8, 99, 0, 1}, {8, 2, 0, 1}, {8, 99, 0, 0}, {1, 0, 0, 0},  {1, 99, 0, 0}, {8, 99, 0, 0},
     };
-    gw_buf want;
-    gw_buf_init(&want, 0);
     int ok = 1;
     for (size_t r = 0; r < sizeof steps / sizeof steps[0]; r++) {
         grpc_call c;
@@ -546,32 +551,9 @@ static void test_list_sequence(void)
         c.resp_headers = seq_list(c.n_resp_headers, steps[r].change / 2, 0, 0, &b2);
         c.n_trailers = 0;
         c.trailers = seq_list(0, 0, 0, 0, &b3);
-        size_t n;
-        char *text = render(v, &c, &n);
-        const char *keys[] = {"\"request_headers\":", "\"response_headers\":", "\"trailers\":"};
-        const grpc_kv *lists[] = {c.req_headers, c.resp_headers, c.trailers};
-        size_t counts[] = {c.n_req_headers, c.n_resp_headers, c.n_trailers};
-        for (int k = 0; k < 3; k++) {
-            size_t vn = 0;
-            char *got = value_at(text, n, keys[k], &vn);
-            gw_buf_reset(&want);
-            view_json_kv_list(&want, lists[k], counts[k]);
-            int same = got && vn == want.len && memcmp(got, want.data, vn) == 0;
-            if (!same)
-                fprintf(stderr, "step %zu %s\nwant %.*s\ngot  %.*s\n", r, keys[k],
-                        (int)want.len, (char *)want.data, got ? (int)vn : 4, got ? got : "none");
-            ok &= same;
-        }
-        free(text);
-        free(c.req_headers);
-        free(c.resp_headers);
-        free(c.trailers);
-        free(b1);
-        free(b2);
-        free(b3);
+        ok &= lists_as_listed(v, &c, b1, b2, b3, r);
     }
     GW_CHECK(ok);
-    gw_buf_free(&want);
     v->out.len = 0;
     view_del(v);
     fclose(o.out);
@@ -625,12 +607,7 @@ static void ref_status(gw_buf *b, const grpc_call *c)
 static void test_status_pieces(void)
 {
     view_opts o;
-    view_opts_default(&o);
-    o.json = VIEW_JSON_CALLS;
-    o.out = tmpfile();
-    dissect_sink sink;
-    view *v = NULL;
-    GW_CHECK_INT(view_new(&v, VIEW_CALLS, &o, &sink), 0);
+    view *v = json_view(&o);
     if (!v)
         return;
     static const int https[] = {200, 404, -1, 2000};
