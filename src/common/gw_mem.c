@@ -75,6 +75,14 @@ void *gw_big_get(size_t want, size_t *cap)
     return NULL;
 }
 
+void *gw_big_alloc(size_t n, size_t *cap)
+{
+    void *p = n >= GW_BIG_MIN ? gw_big_get(n, cap) : NULL;
+    if (!p && (p = gw_malloc(n)) != NULL)
+        *cap = n;
+    return p;
+}
+
 void gw_big_put(void *p)
 {
     if (!p)

@@ -22,6 +22,10 @@ char *gw_strndup(const char *s, size_t n);
 /* A block of at least `want` bytes (its usable size in *cap), owned by the caller (gw_free or
  * gw_big_put); NULL when no slot holds one that large, or out of memory in tests. */
 void *gw_big_get(size_t want, size_t *cap);
+/* n bytes for a body or rendering: a kept block when n >= GW_BIG_MIN and one fits, else a fresh
+ * gw_malloc. *cap is the block's usable size. Owned by the caller (gw_free or gw_big_put);
+ * NULL when out of memory. */
+void *gw_big_alloc(size_t n, size_t *cap);
 /* Takes ownership of p (any gw_malloc'd block, or NULL): kept when it is within the sizes above
  * and a slot is free, otherwise freed. */
 void gw_big_put(void *p);

@@ -969,11 +969,7 @@ static void retain(call_st *cs, const grpc_msg *m, uint8_t **own)
             r->data = (const uint8_t *)"";
         } else if (m->data_len <= cs->g->o.max_retained - cs->retained) {
             size_t cap;
-            uint8_t *copy = *own                          ? *own
-                            : m->data_len >= GW_BIG_MIN ? gw_big_get(m->data_len, &cap)
-                                                          : NULL;
-            if (!copy && !*own)
-                copy = gw_malloc(m->data_len);
+            uint8_t *copy = *own ? *own : gw_big_alloc(m->data_len, &cap);
             if (copy) {
                 if (!*own)
                     memcpy(copy, m->data, m->data_len);

@@ -128,17 +128,13 @@ int grpc_deframer_feed(grpc_deframer *d, const uint8_t *p, size_t n, grpc_defram
             if (!d->overflow && !d->skipping) {
                 /* One allocation of the right size, not a doubling series of copies. */
                 if (d->body.len == 0 && d->body.cap < d->length) {
-                    size_t need = d->length < RESERVE_MAX ? d->length : RESERVE_MAX;
-                    if (need >= GW_BIG_MIN) { /* pages another message left mapped */
-                        size_t cap;
-                        uint8_t *b = gw_big_get(need, &cap);
-                        if (b) {
-                            gw_big_put(d->body.data);
-                            d->body.data = b;
-                            d->body.cap = cap;
-                        }
+                    size_t need = d->length < RESERVE_MAX ? d->length : RESERVE_MAX, cap;
+                    uint8_t *b = gw_big_alloc(need, &cap); /* large: pages a freed one left */
+                    if (b) { /* else the append below grows, or says GW_ENOMEM */
+                        gw_big_put(d->body.data);
+                        d->body.data = b;
+                        d->body.cap = cap;
                     }
-                    (void)gw_buf_reserve(&d->body, need);
                 }
                 rc = gw_buf_append(&d->body, p, take);
                 if (rc == GW_ECAP) {

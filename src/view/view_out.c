@@ -73,9 +73,9 @@ void view_job_render(view_job *j)
 {
     int expect = 0;
     if (atomic_compare_exchange_strong(&j->state, &expect, 1)) {
-        if (!j->text.data && j->weight >= GW_BIG_MIN) { /* pages a freed one left mapped */
+        if (!j->text.data) { /* large: in pages a freed one left mapped */
             size_t cap;
-            j->text.data = gw_big_get(j->weight, &cap);
+            j->text.data = gw_big_alloc(j->weight, &cap);
             j->text.cap = j->text.data ? cap : 0;
         }
         j->render(j, &j->text);

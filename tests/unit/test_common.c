@@ -337,6 +337,15 @@ static void test_big(void)
     GW_CHECK(gw_big_get(GW_BIG_MIN, &cap) == b);
     gw_free(b);
 
+    /* gw_big_alloc: a kept block when one fits, else a fresh one of the size asked. */
+    uint8_t *k = gw_malloc(1u << 20);
+    gw_big_put(k);
+    GW_CHECK(gw_big_alloc(1u << 19, &cap) == k && cap >= 1u << 20);
+    uint8_t *f = gw_big_alloc(100, &cap);
+    GW_CHECK(f != NULL && f != k && cap == 100);
+    gw_free(f);
+    gw_free(k);
+
     gw_big_put(gw_malloc(100));               /* small: freed */
     gw_big_put(gw_malloc(GW_BIG_MAX + (1u << 20))); /* huge: freed */
     gw_big_put(NULL);
