@@ -4,7 +4,8 @@
  * split one; every record of every layer is logged with the fields the layers above read (the
  * tcp_conn's client, handshake flags and counters included), and the two sinks' logs, merged by
  * event number, must equal the single log byte for byte. Epochs must merge in order, after both
- * sinks ended them; a split dissect deleted before finishing must free everything (ASan). */
+ * sinks ended them; a split dissect deleted before finishing must free everything (ASan). The
+ * same again with every TCP payload cut into segments of 1 to 40 bytes. */
 #include "gw_test.h"
 
 #include <inttypes.h>
@@ -76,6 +77,17 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)(rng >> 11) % n;
 }
 
+/* nv lists; with_data: their packets' bytes too (the variants' bytes are the interleaved
+ * list's). */
+static void pkts_free(pkts *v, size_t nv, int with_data)
+{
+    for (size_t k = 0; k < nv; k++) {
+        for (size_t i = 0; with_data && i < v[k].n; i++)
+            free(v[k].p[i].data);
+        free(v[k].p);
+    }
+}
+
 /* Copy k of the source: ports shifted by 101 k; copies k % 4 == 1 lose packets, == 1 and 2
  * repeat some (with other bytes: behind a hole, a conflicting overlap), == 3 lose their last
  * packets (no FIN: closed by the end of input). */
@@ -103,6 +115,50 @@ static void variant(pkts *out, const pkts *src, int k)
             if (rep && x.pay_at >= 0 && (uint32_t)x.pay_at < x.caplen)
                 x.data[x.caplen - 1] ^= 0x5a;
             push(out, &x);
+        }
+    }
+}
+
+/* Each TCP payload of an Ethernet packet cut into segments of 1 to 40 bytes (sequence numbers
+ * and IP lengths fixed up; SYN on the first, FIN on the last): nearly every frame then spans
+ * segments, DATA frames included. */
+static void resegment(pkts *out, const pkts *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const pkt *s = &src->p[i];
+        uint32_t n = s->pay_at >= 0 ? s->caplen - (uint32_t)s->pay_at : 0;
+        int v = s->caplen > 14 ? s->data[14] >> 4 : 0;
+        if (s->linktype != 1 || n < 2 || s->caplen != s->wirelen || (v != 4 && v != 6)) {
+            pkt x = *s;
+            x.data = malloc(s->caplen ? s->caplen : 1);
+            memcpy(x.data, s->data, s->caplen);
+            push(out, &x);
+            continue;
+        }
+        const uint8_t *t = s->data + s->tcp_at;
+        uint32_t seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
+        for (uint32_t at = 0; at < n;) {
+            uint32_t k = 1 + rnd(40);
+            if (k > n - at)
+                k = n - at;
+            pkt x = *s;
+            x.caplen = x.wirelen = (uint32_t)s->pay_at + k;
+            x.data = malloc(x.caplen);
+            memcpy(x.data, s->data, (size_t)s->pay_at);
+            memcpy(x.data + s->pay_at, s->data + s->pay_at + at, k);
+            uint8_t *q = x.data + x.tcp_at;
+            uint32_t sq = seq + at + (at && (t[13] & 0x02)); /* a SYN takes a number */
+            q[4] = (uint8_t)(sq >> 24), q[5] = (uint8_t)(sq >> 16);
+            q[6] = (uint8_t)(sq >> 8), q[7] = (uint8_t)sq;
+            if (at)
+                q[13] &= (uint8_t)~0x02;
+            if (at + k < n)
+                q[13] &= (uint8_t)~0x01;
+            uint32_t iplen = x.caplen - 14 - (v == 6 ? 40 : 0);
+            x.data[v == 4 ? 16 : 18] = (uint8_t)(iplen >> 8);
+            x.data[v == 4 ? 17 : 19] = (uint8_t)iplen;
+            push(out, &x);
+            at += k;
         }
     }
 }
@@ -420,16 +476,26 @@ int main(void)
     run(&all, 1);
     drop_early(&all);
 
-    for (size_t i = 0; i < all.n; i++)
-        free(all.p[i].data);
-    free(all.p);
+    /* The same copies with every payload cut into small segments: nearly every frame is joined
+     * across packets, on either thread. */
+    pkts cut[3], v2[NV], all2;
+    memset(cut, 0, sizeof cut);
+    memset(v2, 0, sizeof v2);
+    memset(&all2, 0, sizeof all2);
+    for (int i = 0; i < 3; i++)
+        resegment(&cut[i], &src[i]);
     for (int k = 0; k < NV; k++)
-        free(v[k].p);
-    for (int i = 0; i < 3; i++) {
-        for (size_t j = 0; j < src[i].n; j++)
-            free(src[i].p[j].data);
-        free(src[i].p);
-    }
+        variant(&v2[k], &cut[k % 3], k / 3);
+    interleave(&all2, v2, NV);
+    GW_CHECK(all2.n > 4 * all.n);
+    run(&all2, 0);
+    pkts_free(&all2, 1, 1);
+    pkts_free(v2, NV, 0);
+    pkts_free(cut, 3, 1);
+
+    pkts_free(&all, 1, 1);
+    pkts_free(v, NV, 0);
+    pkts_free(src, 3, 1);
     GW_CHECK_INT(atomic_load(&wrong), 0);
     GW_TEST_END();
 }
