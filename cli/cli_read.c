@@ -190,15 +190,26 @@ static void learn_message(void *u, grpc_call *c, const grpc_msg *m)
  * wherever it is sent. The file's raw bytes are scanned, not its packets (the filter is not
  * applied, record headers are included): a false yes only costs the first pass, which runs only
  * when this finds something. */
-static int mentions_reflection(const char *file)
+typedef struct refl_needles {
+    uint8_t huff[32];
+    cap_needle nd[2];
+} refl_needles;
+
+static void reflection_needles(refl_needles *r)
 {
     static const char path[] = "/grpc.reflection.v1";
-    uint8_t huff[32];
-    size_t hl = hpack_huff_encode((const uint8_t *)path, sizeof path - 1, huff);
+    size_t hl = hpack_huff_encode((const uint8_t *)path, sizeof path - 1, r->huff);
     size_t whole = hl > 1 ? hl - 1 : hl; /* the last byte may hold bits of what follows */
-    cap_needle nd[2] = {{(const uint8_t *)path, sizeof path - 1}, {huff, whole}};
+    r->nd[0] = (cap_needle){(const uint8_t *)path, sizeof path - 1};
+    r->nd[1] = (cap_needle){r->huff, whole};
+}
+
+static int mentions_reflection(const char *file)
+{
+    refl_needles r;
+    reflection_needles(&r);
     char msg[512];
-    return cap_scan_file(file, nd, 2, msg, sizeof msg) == 1; /* unreadable: the main pass says so */
+    return cap_scan_file(file, r.nd, 2, msg, sizeof msg) == 1; /* unreadable: the main pass says so */
 }
 
 /* Files: a first pass that only collects reflection responses, so that calls before the
@@ -453,6 +464,7 @@ int cli_read_main(int argc, char **argv, int live)
     cap_writer *wr = NULL;
     dissect *d = NULL;
     view *v = NULL;
+    cli_spec *sp = NULL; /* the reflection scan beside the main pass, when there is one */
     dissect_sink sink;
     int err = live ? cap_source_open_live(&src, iface, snaplen, msg, sizeof msg)
                    : cap_source_open_file(&src, file, msg, sizeof msg);
@@ -485,20 +497,28 @@ int cli_read_main(int argc, char **argv, int live)
                      S_ISREG(fst.st_mode);
     int scanned = !no_learn && rereadable && !dopts.no_grpc &&
                   (vo.json || kind == VIEW_CALLS || kind == VIEW_TREE);
-    int refl = scanned && mentions_reflection(file), learned = 0;
+    /* The second core dissects half of the connections when that pays (split_pays) and the
+     * records can be merged back into one thread's order: files, the call log or --stats, no -c,
+     * and no schemas learned during the pass (below). */
+    int pays = rereadable && vo.threads >= 2 && (kind == VIEW_CALLS || kind == VIEW_STATS) &&
+               !vo.max_count && !vo.line_flush && split_pays(file, filter, &dopts);
+    /* Nearly every file mentions no reflection. When the main pass leaves a core idle (it is
+     * not split), the scan runs there beside a main pass that assumes so (cli_spec); a mention
+     * starts the pass again below. A pass that writes a capture (-w) does not guess. */
+    refl_needles rn;
+    reflection_needles(&rn);
+    sp = scanned && !wr && !pays ? cli_spec_start(file, rn.nd, 2, STDOUT_FILENO) : NULL;
+    int refl = scanned && !sp && mentions_reflection(file), learned = 0;
+    if (sp)
+        vo.out = cli_spec_out(sp);
+again:
     if (refl)
         learned = learn_prepass(file, filter, &dopts) == 0; /* the main pass reports read errors */
     /* The main pass learns schemas only when nothing before it could: --stats shows none, and a
      * scanned file either taught them all in its first pass or mentions no reflection at all. */
     int learn_live = !no_learn && !dopts.no_grpc && kind != VIEW_STATS &&
                      !(scanned && (!refl || learned));
-    /* The second core dissects half of the connections when that pays (split_pays) and the
-     * records can be merged back into one thread's order: files, the call log or --stats, no -c,
-     * and no schemas learned during the pass. */
-    int split = rereadable && vo.threads >= 2 &&
-                (kind == VIEW_CALLS || kind == VIEW_STATS) && !vo.max_count && !vo.line_flush &&
-                !learn_live && split_pays(file, filter, &dopts);
-    if (split) {
+    if (pays && !learn_live) {
         dissect_sink sinks[2];
         if (view_new_pair(&v, kind, &vo, sinks) == 0 &&
             dissect_new_split(&d, &dopts, sinks, view_pair_merge, v) == 0)
@@ -549,6 +569,8 @@ dissecting:
         if (r == 0)
             break;
         if (r < 0) {
+            if (sp && cli_spec_found(sp))
+                goto restart; /* the pass that counts says it */
             /* Everything decodable before the damage is shown: finish the views first. */
             dissect_finish(d);
             view_finish(v);
@@ -563,6 +585,8 @@ dissecting:
             break;
         }
         if (dissect_packet(d, &pkt) == GW_ENOMEM) {
+            if (sp && cli_spec_found(sp))
+                goto restart;
             cli_err("out of memory at packet %" PRIu64, pkt.no);
             rc = CLI_EXIT_FAIL;
             break;
@@ -577,7 +601,10 @@ dissecting:
     if (progress)
         fputs("\r\033[K", stderr);
     dissect_finish(d);
-    if (view_finish(v)) {
+    int out_err = view_finish(v);
+    if (sp && cli_spec_found(sp))
+        goto restart;
+    if (out_err) {
         cli_err("writing output failed");
         rc = CLI_EXIT_FAIL;
     }
@@ -592,6 +619,10 @@ out:
     live_src = NULL;
     dissect_del(d);
     view_del(v);
+    if (cli_spec_end(sp) && rc == CLI_EXIT_OK) {
+        cli_err("writing output failed");
+        rc = CLI_EXIT_FAIL;
+    }
     if (wr) {
         cap_writer_flush(wr);
         cap_writer_del(wr);
@@ -600,4 +631,23 @@ out:
     pb_schemas_del(schemas);
     learn_schemas = NULL;
     return rc;
+
+restart: /* the scan found reflection: what this pass wrote is dropped, and it runs again */
+    dissect_del(d);
+    d = NULL;
+    view_del(v);
+    v = NULL;
+    cli_spec_end(sp);
+    sp = NULL;
+    vo.out = stdout;
+    cap_source_del(src);
+    src = NULL;
+    if (cap_source_open_file(&src, file, msg, sizeof msg) ||
+        (filter[0] && cap_source_set_filter(src, filter, msg, sizeof msg))) {
+        cli_err("%s", msg);
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    refl = 1;
+    goto again;
 }

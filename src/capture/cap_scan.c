@@ -263,7 +263,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static unsigned thread_count(size_t size, size_t nblocks)
+static unsigned thread_count(size_t size, size_t nblocks, unsigned max)
 {
     unsigned t = force_threads;
     if (!t) {
@@ -271,6 +271,8 @@ static unsigned thread_count(size_t size, size_t nblocks)
         t = cpus < 1 ? 1 : cpus > THREADS_MAX ? THREADS_MAX : (unsigned)cpus;
         if (size < THREAD_MIN_FILE)
             t = 1;
+        if (max && t > max)
+            t = max;
     }
     if (t > nblocks)
         t = (unsigned)nblocks;
@@ -278,7 +280,7 @@ static unsigned thread_count(size_t size, size_t nblocks)
 }
 
 /* Returns 1/0, or -1 with errno set. */
-static int scan_regular(int fd, size_t size, const needles *s, scan_fn scan)
+static int scan_regular(int fd, size_t size, const needles *s, scan_fn scan, unsigned max)
 {
     job j;
     memset(&j, 0, sizeof j);
@@ -301,7 +303,7 @@ static int scan_regular(int fd, size_t size, const needles *s, scan_fn scan)
      * a thread that cannot be had just leaves its share to the others; this thread always works. */
     pthread_t tid[THREADS_MAX];
     worker_arg wa[THREADS_MAX];
-    unsigned nt = thread_count(size, j.nblocks), nbuf = 0, started = 0;
+    unsigned nt = thread_count(size, j.nblocks, max), nbuf = 0, started = 0;
     for (; nbuf < nt; nbuf++) {
         wa[nbuf].j = &j;
         /* Page-aligned like the file offsets it is read from: the kernel's copy runs several
@@ -369,6 +371,12 @@ static int scan_stream(int fd, const needles *s, scan_fn scan)
 int cap_scan_file(const char *path, const cap_needle *nd, size_t n_needles, char *msg,
                   size_t msg_cap)
 {
+    return cap_scan_file_threads(path, nd, n_needles, 0, msg, msg_cap);
+}
+
+int cap_scan_file_threads(const char *path, const cap_needle *nd, size_t n_needles,
+                          unsigned threads, char *msg, size_t msg_cap)
+{
     needles s;
     struct stat st;
     int rc, fd;
@@ -394,7 +402,7 @@ int cap_scan_file(const char *path, const cap_needle *nd, size_t n_needles, char
         rc = 0;
     else if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size <= SIZE_MAX)
         /* size 0 may be a /proc file: those are read as a stream */
-        rc = scan_regular(fd, (size_t)st.st_size, &s, pick_scan());
+        rc = scan_regular(fd, (size_t)st.st_size, &s, pick_scan(), threads);
     else
         rc = scan_stream(fd, &s, pick_scan());
     if (rc < 0 && msg_cap)

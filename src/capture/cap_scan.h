@@ -20,6 +20,10 @@ typedef struct cap_needle {
  * out, or a needle is empty or too long, or there are too many needles. */
 int cap_scan_file(const char *path, const cap_needle *needles, size_t n_needles, char *msg,
                   size_t msg_cap);
+/* The same with at most `threads` reading threads (0: as above), for a scan that runs beside
+ * other work. */
+int cap_scan_file_threads(const char *path, const cap_needle *needles, size_t n_needles,
+                          unsigned threads, char *msg, size_t msg_cap);
 
 /* Same question over a buffer (no I/O): 1 or 0; -1 for bad needles as above. */
 int cap_scan_mem(const uint8_t *p, size_t n, const cap_needle *needles, size_t n_needles);
