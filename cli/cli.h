@@ -1,4 +1,5 @@
-/* cli: argument parsing and wiring only. Each subcommand is one file with one entry point. */
+/* cli: argument parsing and wiring only. Each subcommand is one file with one entry point;
+ * cli_spec.c runs the reflection scan beside read's main pass. */
 #ifndef CLI_H
 #define CLI_H
 #include <stddef.h>
