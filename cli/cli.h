@@ -23,8 +23,10 @@ int cli_demo_main(int argc, char **argv);  /* cli_demo.c */
  * cli_spec_found says so: the caller starts again without speculating. cli_spec.c. */
 typedef struct cli_spec cli_spec;
 struct cap_needle;
-/* NULL when no thread or memory: scan first, then read. The needles must outlive the scan. */
-cli_spec *cli_spec_start(const char *file, const struct cap_needle *nd, size_t nnd, int fd);
+/* NULL when no thread or memory: scan first, then read. The needles must outlive the scan.
+ * threads: the scan's reading threads (0: as many as pay). */
+cli_spec *cli_spec_start(const char *file, const struct cap_needle *nd, size_t nnd,
+                         unsigned threads, int fd);
 FILE *cli_spec_out(cli_spec *s);
 /* Waits for the scan: 1 when it found a needle (what was written is dropped), else 0. */
 int cli_spec_found(cli_spec *s);

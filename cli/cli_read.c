@@ -507,7 +507,11 @@ int cli_read_main(int argc, char **argv, int live)
      * starts the pass again below. A pass that writes a capture (-w) does not guess. */
     refl_needles rn;
     reflection_needles(&rn);
-    sp = scanned && !wr && !pays ? cli_spec_start(file, rn.nd, 2, STDOUT_FILENO) : NULL;
+    /* The call log's output is small: the scan has one core to itself and ends long before the
+     * held output fills. JSON and the tree fill it early and then wait: a faster scan. */
+    unsigned scan_threads = vo.json || kind == VIEW_TREE ? 0 : 1;
+    sp = scanned && !wr && !pays ? cli_spec_start(file, rn.nd, 2, scan_threads, STDOUT_FILENO)
+                                 : NULL;
     int refl = scanned && !sp && mentions_reflection(file), learned = 0;
     if (sp)
         vo.out = cli_spec_out(sp);

@@ -20,6 +20,7 @@ enum { HOLDING, OPEN, DROP };
 struct cli_spec {
     const cap_needle *nd; /* borrowed from the caller, which outlives the scan */
     size_t nnd;
+    unsigned threads; /* reading threads for the scan (cap_scan_file_threads) */
     const char *file;
     int fd; /* where output goes once open */
     pthread_t th;
@@ -35,8 +36,8 @@ static void *scan_main(void *arg)
 {
     cli_spec *s = arg;
     char msg[512];
-    /* One reading thread: the other core is dissecting. Unreadable: the main pass says so. */
-    s->found = cap_scan_file_threads(s->file, s->nd, s->nnd, 1, msg, sizeof msg) == 1;
+    /* Unreadable: the main pass says so. */
+    s->found = cap_scan_file_threads(s->file, s->nd, s->nnd, s->threads, msg, sizeof msg) == 1;
     return NULL;
 }
 
@@ -85,13 +86,15 @@ static ssize_t spec_write(void *c, const char *p, size_t n)
     return (ssize_t)n;
 }
 
-cli_spec *cli_spec_start(const char *file, const cap_needle *nd, size_t nnd, int fd)
+cli_spec *cli_spec_start(const char *file, const cap_needle *nd, size_t nnd, unsigned threads,
+                         int fd)
 {
     cli_spec *s = calloc(1, sizeof *s); /* owned by the caller: cli_spec_end */
     if (!s)
         return NULL;
     s->nd = nd;
     s->nnd = nnd;
+    s->threads = threads;
     s->file = file;
     s->fd = fd;
     gw_buf_init(&s->held, 0);
