@@ -513,8 +513,10 @@ int cli_read_main(int argc, char **argv, int live)
     sp = scanned && !wr && !pays ? cli_spec_start(file, rn.nd, 2, scan_threads, STDOUT_FILENO)
                                  : NULL;
     int refl = scanned && !sp && mentions_reflection(file), learned = 0;
-    if (sp)
+    if (sp) {
+        fflush(stdout); /* what stdio holds goes before what the scan's stream writes to fd 1 */
         vo.out = cli_spec_out(sp);
+    }
 again:
     if (refl)
         learned = learn_prepass(file, filter, &dopts) == 0; /* the main pass reports read errors */
