@@ -15,7 +15,7 @@
 /* Output held before the verdict; a pass that makes more waits for the scan. */
 #define SPEC_HOLD (8u << 20)
 
-enum { HOLDING, OPEN, DROP };
+enum { HOLDING, OPEN, DROP, FAILED };
 
 struct cli_spec {
     const cap_needle *nd; /* borrowed from the caller, which outlives the scan */
@@ -65,7 +65,7 @@ static void settle(cli_spec *s)
     s->joined = 1;
     s->state = s->found ? DROP : OPEN;
     if (s->state == OPEN && s->held.len && write_all(s->fd, (const char *)s->held.data, s->held.len))
-        s->state = DROP; /* the reader went away: so does the rest */
+        s->state = FAILED; /* later writes fail too, and cli_spec_end says so */
     gw_buf_free(&s->held);
 }
 
@@ -79,8 +79,8 @@ static ssize_t spec_write(void *c, const char *p, size_t n)
     if (st == HOLDING)
         rc = gw_buf_append(&s->held, p, n);
     pthread_mutex_unlock(&s->mu);
-    if (rc || (st == OPEN && write_all(s->fd, p, n))) {
-        errno = rc ? ENOMEM : errno;
+    if (rc || st == FAILED || (st == OPEN && write_all(s->fd, p, n))) {
+        errno = rc ? ENOMEM : st == FAILED ? EIO : errno;
         return -1;
     }
     return (ssize_t)n;
@@ -132,6 +132,7 @@ int cli_spec_end(cli_spec *s)
     int rc = fflush(s->out) != 0;
     pthread_mutex_lock(&s->mu);
     settle(s);
+    rc |= s->state == FAILED;
     pthread_mutex_unlock(&s->mu);
     rc |= fclose(s->out) != 0;
     pthread_mutex_destroy(&s->mu);

@@ -48,6 +48,16 @@ out=$(cat "$seed" | "$GW_BIN" read -r - --frames 2>&1); rc=$?
 "$GW_BIN" nosuch >/dev/null 2>&1; rc=$?; [ $rc -eq 2 ] && ok || ko "bad command: exit $rc"
 "$GW_BIN" read "$seed" "tcp port" >/dev/null 2>&1; rc=$?; [ $rc -eq 2 ] && ok || ko "bad filter: exit $rc"
 
+# Output that cannot be written (a full device): one message, exit 1, in every view and with
+# either thread count (the call log and JSON write through the stream the reflection scan holds).
+if [ -w /dev/full ]; then
+  for args in "" "--json" "--json --threads 1" "--frames" "--stats" "-V"; do
+    # shellcheck disable=SC2086
+    out=$("$GW_BIN" read $args "$seed" 2>&1 >/dev/full); rc=$?
+    [ $rc -eq 1 ] && grep -q "writing output failed" <<<"$out" && ok || ko "read $args >/dev/full: exit $rc: $out"
+  done
+fi
+
 # A BPF filter applies to files too.
 out=$("$GW_BIN" read --frames "$seed" src port 50051 2>&1); rc=$?
 [ $rc -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && ok || ko "filter: $out"
