@@ -90,26 +90,36 @@ static inline void r_open(void *u, tcp_conn *c)
         R.opened[c->index]++;
 }
 
-static inline void r_data(void *u, tcp_conn *c, int dir, uint64_t off, const uint8_t *p,
-                          size_t n, uint64_t pkt_no, int64_t ts_ns)
+/* What r_data and r_gap check first: an event of a live connection, at the offset that stream
+ * expects, of at least a byte. Returns its stream (next moved past it), or NULL past MAXC. */
+static inline rstream *r_step(tcp_conn *c, int dir, uint64_t off, uint64_t n)
 {
     R.events++;
     if (c->closed)
         R.after_close++;
     if (c->index >= MAXC)
-        return;
+        return NULL;
     if (R.closes[c->index])
         R.after_close++;
     rstream *s = &R.s[c->index][dir];
     if (off != s->next || n == 0)
         s->bad = 1;
+    s->next = off + n;
+    return s;
+}
+
+static inline void r_data(void *u, tcp_conn *c, int dir, uint64_t off, const uint8_t *p,
+                          size_t n, uint64_t pkt_no, int64_t ts_ns)
+{
+    rstream *s = r_step(c, dir, off, n);
+    if (!s)
+        return;
     if (!R.nbuf) {
         if (off + n <= MAXLEN)
             memcpy(s->buf + off, p, n);
         else
             s->bad = 1;
     }
-    s->next = off + n;
     if (s->nch < MAXCH)
         s->ch[s->nch++] = (chunk){off, n, pkt_no, ts_ns, 0};
     else
@@ -119,17 +129,9 @@ static inline void r_data(void *u, tcp_conn *c, int dir, uint64_t off, const uin
 static inline void r_gap(void *u, tcp_conn *c, int dir, uint64_t off, uint64_t len,
                          uint64_t pkt_no, int64_t ts_ns)
 {
-    R.events++;
-    if (c->closed)
-        R.after_close++;
-    if (c->index >= MAXC)
+    rstream *s = r_step(c, dir, off, len);
+    if (!s)
         return;
-    if (R.closes[c->index])
-        R.after_close++;
-    rstream *s = &R.s[c->index][dir];
-    if (off != s->next || len == 0)
-        s->bad = 1;
-    s->next = off + len;
     if (s->nch < MAXCH)
         s->ch[s->nch++] = (chunk){off, len, pkt_no, ts_ns, 1};
     else
