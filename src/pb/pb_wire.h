@@ -35,6 +35,24 @@ const char *pb_wire_type_name(int wire_type);
  * 2^29-1, truncated value, bad wire type). Group wire types parse as a tag alone (u = 0). */
 ptrdiff_t pb_field_parse(const uint8_t *p, size_t n, pb_field *f);
 
+/* Most fields: a one-byte tag (numbers 1..15) and a one-byte value or length, parsed inline.
+ * Returns the field's size (pb_field_parse's result for it), or 0 for any other field: then
+ * call pb_field_parse. */
+static inline ptrdiff_t pb_field_parse_quick(const uint8_t *q, size_t left, pb_field *f)
+{
+    if (left >= 2 && q[0] >= 8 && q[0] < 0x80 && q[1] < 0x80 &&
+        ((q[0] & 7) == PB_WT_VARINT || ((q[0] & 7) == PB_WT_LEN && q[1] <= left - 2))) {
+        f->number = q[0] >> 3;
+        f->wire_type = q[0] & 7;
+        f->u = q[1];
+        f->bytes = f->wire_type == PB_WT_LEN ? q + 2 : NULL;
+        f->offset = 0;
+        f->size = f->wire_type == PB_WT_LEN ? 2 + (size_t)q[1] : 2;
+        return (ptrdiff_t)f->size;
+    }
+    return 0;
+}
+
 /* Schemaless interpretation of a field, for views. */
 enum pb_kind {
     PB_KIND_VARINT = 1, /* u; also zigzag-decoded in sval */

@@ -735,6 +735,70 @@ static int short_leave(void *u, const pb_value *v)
 
 #define SHORT_SCAN 4096
 
+/* short_fast: the message is not one it takes; what it wrote was taken back. */
+#define SHORT_FAST_NO 2
+/* Longer strings go to the walk, which renders only what max needs of them. */
+#define SHORT_FAST_STRING 256
+
+/* The usual preview in one pass, byte for byte what the walk's visitor writes: every field a
+ * varint or a length-delimited field the walk reads as a string (empty or printable UTF-8: a
+ * string whatever else it parses as), so there is nothing to classify. Any other field takes
+ * back what was written and returns SHORT_FAST_NO, for the walk. Like the walk it stops after the
+ * first field that passes max (1); a string is written whole where the walk cuts it just past
+ * max, which the caller's cut makes the same. 0: all written; or an error from the buffer. */
+static int short_fast(short_ctx *s, const uint8_t *p, size_t n)
+{
+    gw_buf *o = s->out;
+    size_t mark = o->len;
+    int level = simd_level();
+    for (size_t off = 0; off < n;) {
+        pb_field f;
+        ptrdiff_t k = pb_field_parse_quick(p + off, n - off, &f);
+        if (!k)
+            k = pb_field_parse(p + off, n - off, &f);
+        if (k <= 0)
+            goto no;
+        size_t len = (size_t)f.u;
+        if (f.wire_type == PB_WT_LEN) {
+            if (len > SHORT_FAST_STRING)
+                goto no;
+            size_t plain = gw_screen_at(GW_SCREEN_JSON, f.bytes, len, level);
+            if (plain < len && !pb_printable_utf8(f.bytes + plain, len - plain))
+                goto no;
+        } else if (f.wire_type != PB_WT_VARINT) {
+            goto no;
+        }
+        off += (size_t)k;
+        /* ", " number ": " value: a string escapes to at most 6 bytes a byte. */
+        int rc = gw_buf_room(o, 2 + 10 + 2 + (f.wire_type == PB_WT_LEN ? 6 * len + 2 : 20));
+        if (rc) {
+            o->len = mark;
+            return rc;
+        }
+        uint8_t *d = o->data + o->len;
+        if (!s->first) {
+            *d++ = ',';
+            *d++ = ' ';
+        }
+        s->first = 0;
+        d += gw_u64_into(d, f.number);
+        *d++ = ':';
+        *d++ = ' ';
+        if (f.wire_type == PB_WT_LEN)
+            d += json_string_into(d, f.bytes, len, level);
+        else
+            d += gw_u64_into(d, f.u);
+        o->len = (size_t)(d - o->data);
+        if (short_over(s))
+            return 1;
+    }
+    return 0;
+no:
+    o->len = mark;
+    s->first = 1;
+    return SHORT_FAST_NO;
+}
+
 int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
 {
     short_ctx s = {out, out->len, max, 1, 0};
@@ -747,12 +811,21 @@ int view_pb_short(gw_buf *out, const uint8_t *p, size_t n, size_t max)
      * would cost the call log most of its time. Walk a prefix; a field running past it is named
      * by its number and size. */
     size_t scan_n = n > SHORT_SCAN ? SHORT_SCAN : n;
-    pb_opts po;
-    pb_opts_default(&po);
-    po.no_ambiguity = 1; /* the preview does not mark ambiguous strings */
-    rc = pb_walk_raw(p, scan_n, &po, &vis, &bad);
-    if (rc == 1 && s.err)
-        return s.err;
+    int frc = n <= SHORT_SCAN && !__atomic_load_n(&force_general, __ATOMIC_RELAXED)
+                  ? short_fast(&s, p, n)
+                  : SHORT_FAST_NO;
+    if (frc < 0)
+        return frc;
+    if (frc == SHORT_FAST_NO) {
+        pb_opts po;
+        pb_opts_default(&po);
+        po.no_ambiguity = 1; /* the preview does not mark ambiguous strings */
+        rc = pb_walk_raw(p, scan_n, &po, &vis, &bad);
+        if (rc == 1 && s.err)
+            return s.err;
+    } else {
+        rc = frc; /* as the walk's: 0 whole, 1 stopped at max */
+    }
     pb_field big;
     if (rc == GW_EPARSE && scan_n < n && pb_field_parse(p + bad, n - bad, &big) > 0 &&
         big.wire_type == PB_WT_LEN) {

@@ -372,6 +372,33 @@ static int force_general;
 
 void view_schema_force_general(int on) { __atomic_store_n(&force_general, on, __ATOMIC_RELAXED); }
 
+/* The one-pass renderers' next field at q, into x with its declaration in m (or none), or 0 when
+ * they do not take it: damaged, a group, or its number not above *prev. */
+static ptrdiff_t fast_item(const pb_msgdef *m, const uint8_t *q, size_t left, uint32_t *prev,
+                           item *x)
+{
+    pb_field *f = &x->f;
+    ptrdiff_t k;
+    if (!(k = pb_field_parse_quick(q, left, f)))
+        k = pb_field_parse(q, left, f);
+    if (k <= 0 || f->wire_type == PB_WT_EGROUP || f->wire_type == PB_WT_SGROUP ||
+        f->number <= *prev)
+        return 0;
+    *prev = f->number;
+    x->size = (size_t)k;
+    x->body = f->wire_type == PB_WT_LEN ? f->bytes : NULL;
+    x->blen = f->wire_type == PB_WT_LEN ? (size_t)f->u : 0;
+    x->why = NULL;
+    x->fd = NULL;
+    for (size_t i = 0; i < m->n_fields; i++) { /* as split finds it */
+        if (m->fields[i].number == f->number) {
+            x->fd = &m->fields[i];
+            break;
+        }
+    }
+    return k;
+}
+
 /* j_fast: the message is not one it takes; nothing was written. */
 #define J_FAST_NO 1
 #define J_FAST_MISMATCH 8 /* mismatched fields it keeps for "_mismatch" */
@@ -399,25 +426,10 @@ static int j_fast(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
     for (size_t off = 0; off < n;) {
         item *x = &xs[nbad];
         pb_field *f = &x->f;
-        const uint8_t *q = p + off;
-        ptrdiff_t k;
-        if (!(k = quick_field(q, n - off, f)))
-            k = pb_field_parse(q, n - off, f);
-        if (k <= 0 || f->wire_type == PB_WT_EGROUP || f->wire_type == PB_WT_SGROUP ||
-            f->number <= prev)
+        ptrdiff_t k = fast_item(m, p + off, n - off, &prev, x);
+        if (!k)
             goto no;
-        prev = f->number;
         off += (size_t)k;
-        x->body = f->wire_type == PB_WT_LEN ? f->bytes : NULL;
-        x->blen = f->wire_type == PB_WT_LEN ? (size_t)f->u : 0;
-        x->why = NULL;
-        x->fd = NULL;
-        for (size_t i = 0; i < m->n_fields; i++) { /* as split finds it */
-            if (m->fields[i].number == f->number) {
-                x->fd = &m->fields[i];
-                break;
-            }
-        }
         if (x->fd) {
             const pb_fdef *fd = x->fd;
             if (fd->label == PB_L_REPEATED || fd->type == PB_T_MESSAGE || fd->type == PB_T_GROUP)
@@ -598,8 +610,78 @@ static void s_value(ctx *c, const item *x, int depth)
     scalar(b, fd, x->f.u, 2);
 }
 
+/* "name: ", after ", " unless it is the first. */
+static void s_key(gw_buf *b, const pb_fdef *fd, int *first)
+{
+    if (!*first)
+        put(b, ", ");
+    *first = 0;
+    t_name(b, fd);
+    put(b, ": ");
+}
+
+/* s_fast: the message is not one it takes; what it wrote was taken back. */
+#define S_FAST_NO 1
+
+/* The usual one-line message in one pass, as s_msg writes it, without splitting it first. It
+ * takes what j_fast takes, minus the mismatches it lists apart: fields that all parse, none a
+ * group, numbers strictly ascending; the fields of m among them singular, no messages, and fit
+ * (check) before all the others; the others as rest_simple takes them (for the short form). Then
+ * split's order is the wire order. It writes on past stop_at where s_msg stops: the caller cuts
+ * at max, below stop_at, so the bytes kept are the same. Anything else: S_FAST_NO. */
+static int s_fast(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int depth)
+{
+    gw_buf *b = c->out;
+    size_t mark = b->len, rest_total = 0;
+    int first = 1, rest = 0;
+    uint32_t prev = 0;
+    gw_buf_putc(b, '{');
+    for (size_t off = 0; off < n;) {
+        item x;
+        pb_field *f = &x.f;
+        ptrdiff_t k = fast_item(m, p + off, n - off, &prev, &x);
+        if (!k)
+            goto no;
+        off += (size_t)k;
+        if (x.fd) {
+            const pb_fdef *fd = x.fd;
+            if (fd->label == PB_L_REPEATED || fd->type == PB_T_MESSAGE || fd->type == PB_T_GROUP)
+                goto no;
+            x.why = check(&x, depth, c->max_depth);
+            if (!x.why) {
+                if (rest)
+                    goto no; /* split would sort it before the others */
+                if (implicit_zero(&x))
+                    continue;
+                s_key(b, fd, &first);
+                s_value(c, &x, depth);
+                continue;
+            }
+        } else if (pb_schemas_find_extension(c->s, m->full_name, f->number)) {
+            goto no;
+        }
+        /* One of the others: as rest_simple takes it (short form), as rest_put writes it. */
+        if (f->wire_type == PB_WT_LEN
+                ? x.blen > REST_STRING_MAX || (x.blen && !pb_printable_utf8(x.body, x.blen))
+                : f->wire_type != PB_WT_VARINT)
+            goto no;
+        rest_total += x.size;
+        if (rest_total > SHORT_SCAN_MAX)
+            goto no;
+        rest = 1;
+        rest_item(b, &x, 0, &first);
+    }
+    gw_buf_putc(b, '}');
+    return 0;
+no:
+    b->len = mark;
+    return S_FAST_NO;
+}
+
 static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int depth)
 {
+    if (!__atomic_load_n(&force_general, __ATOMIC_RELAXED) && s_fast(c, m, p, n, depth) == 0)
+        return;
     gw_buf *b = c->out;
     msgv mv;
     if (split(c, m, p, n, depth, &mv, 1))
@@ -616,11 +698,7 @@ static void s_msg(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int de
             i = j;
             continue;
         }
-        if (!first)
-            put(b, ", ");
-        first = 0;
-        t_name(b, fd);
-        put(b, ": ");
+        s_key(b, fd, &first);
         if (fd->label != PB_L_REPEATED) {
             s_value(c, &mv.it[j - 1], depth);
         } else {

@@ -186,23 +186,6 @@ static int cmp_item(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Most fields: a one-byte tag (numbers 1..15) and a one-byte value or length, parsed here
- * without pb_field_parse. Returns the field's size, or 0 for any other field. */
-static inline ptrdiff_t quick_field(const uint8_t *q, size_t left, pb_field *f)
-{
-    if (left >= 2 && q[0] >= 8 && q[0] < 0x80 && q[1] < 0x80 &&
-        ((q[0] & 7) == PB_WT_VARINT || ((q[0] & 7) == PB_WT_LEN && q[1] <= left - 2))) {
-        f->number = q[0] >> 3;
-        f->wire_type = q[0] & 7;
-        f->u = q[1];
-        f->bytes = f->wire_type == PB_WT_LEN ? q + 2 : NULL;
-        f->offset = 0;
-        f->size = f->wire_type == PB_WT_LEN ? 2 + (size_t)q[1] : 2;
-        return (ptrdiff_t)f->size;
-    }
-    return 0;
-}
-
 static void msgv_free(msgv *mv)
 {
     if (mv->it != mv->inl)
@@ -225,7 +208,7 @@ static int split(ctx *c, const pb_msgdef *m, const uint8_t *p, size_t n, int dep
         pb_field *f = &x->f;
         ptrdiff_t k;
         const uint8_t *q = p + off;
-        if (!(k = quick_field(q, n - off, f)))
+        if (!(k = pb_field_parse_quick(q, n - off, f)))
             k = pb_field_parse(q, n - off, f);
         if (k <= 0 || f->wire_type == PB_WT_EGROUP) {
             mv->bad = off;

@@ -404,7 +404,8 @@ static void test_json_differential(void)
 
 /* Messages the one-pass JSON way takes (numbers strictly ascending) and near misses (a number
  * repeated or out of order, a group, damage at the end), of every field kind and size: the
- * general way (view_pb_force_general) and the old renderer print the same bytes. */
+ * general way (view_pb_force_general) and the old renderer print the same bytes; so do the
+ * one-line preview's one pass and its walk. */
 static void fa_message(gw_buf *b, int depth)
 {
     size_t nf = dt_rnd() % (depth ? 4 : 9);
@@ -490,12 +491,13 @@ static void fa_message(gw_buf *b, int depth)
 static void test_json_fast(void)
 {
     static const int depths[] = {32, 0, 1, 2, 200};
+    static const size_t maxes[] = {0, 60, 23, 4, 1};
     gw_buf in, ref, gen, fast;
     gw_buf_init(&in, 0);
     gw_buf_init(&ref, 0);
     gw_buf_init(&gen, 0);
     gw_buf_init(&fast, 0);
-    int differ = 0;
+    int differ = 0, differ_short = 0;
     for (int iter = 0; iter < 20000; iter++) {
         gw_buf_reset(&in);
         fa_message(&in, 0);
@@ -520,10 +522,24 @@ static void test_json_fast(void)
             fprintf(stderr, "max_depth %d\nold:     %.*s\ngeneral: %.*s\nfast:    %.*s\n", md,
                     (int)ref.len, (char *)ref.data, (int)gen.len, (char *)gen.data,
                     (int)fast.len, (char *)fast.data);
+        /* The one-line preview's one pass against its walk, at several widths, uncut (0) too. */
+        size_t max = maxes[iter / 5 % 5];
+        gw_buf_reset(&gen);
+        gw_buf_reset(&fast);
+        view_pb_force_general(1);
+        r1 = view_pb_short(&gen, p, in.len, max);
+        view_pb_force_general(0);
+        r2 = view_pb_short(&fast, p, in.len, max);
+        same = r1 == r2 && gen.len == fast.len && memcmp(gen.data, fast.data, gen.len) == 0;
+        if (!same && differ_short++ < 3)
+            fprintf(stderr, "max %zu\ngeneral: %.*s\nfast:    %.*s\n", max, (int)gen.len,
+                    (char *)gen.data, (int)fast.len, (char *)fast.data);
     }
     view_pb_force_scalar(0);
     GW_CHECK_INT(differ, 0);
+    GW_CHECK_INT(differ_short, 0);
     printf("json fast/general/old: 20000 inputs, %d differ\n", differ);
+    printf("short fast/general: 20000 inputs, %d differ\n", differ_short);
     gw_buf_free(&in);
     gw_buf_free(&ref);
     gw_buf_free(&gen);

@@ -518,7 +518,7 @@ static void test_fast_differential(pb_schemas *s, pb_schemas *legacy)
     gw_buf_init(&in, 0);
     gw_buf_init(&a, 0);
     gw_buf_init(&b, 0);
-    int differ = 0, total = 0;
+    int differ = 0, total = 0, differ_short = 0, total_short = 0;
     for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
         const pb_schemas *sc = strncmp(types[t], "legacy.", 7) ? s : legacy;
         const pb_msgdef *m = pb_schemas_find_message(sc, types[t]);
@@ -546,10 +546,29 @@ static void test_fast_differential(pb_schemas *s, pb_schemas *legacy)
                     fprintf(stderr, "%s\ngeneral: %.*s\nfast:    %.*s\n", types[t], (int)a.len,
                             (char *)a.data, (int)b.len, (char *)b.data);
             }
+            /* The one-line form (s_fast, and view_pb_short's for the rest), cut or not. */
+            static const size_t maxes[] = {0, 60, 17, 3};
+            size_t max = maxes[iter / 4 % 4];
+            gw_buf_reset(&a);
+            gw_buf_reset(&b);
+            view_schema_force_general(1);
+            view_pb_force_general(1);
+            ra = view_schema_short(&a, sc, m, p, in.len, max);
+            view_schema_force_general(0);
+            view_pb_force_general(0);
+            rb = view_schema_short(&b, sc, m, p, in.len, max);
+            total_short++;
+            if (ra != rb || a.len != b.len || (a.len && memcmp(a.data, b.data, a.len))) {
+                if (differ_short++ < 3)
+                    fprintf(stderr, "%s max %zu\ngeneral: %.*s\nfast:    %.*s\n", types[t], max,
+                            (int)a.len, (char *)a.data, (int)b.len, (char *)b.data);
+            }
         }
     }
     GW_CHECK_INT(differ, 0);
+    GW_CHECK_INT(differ_short, 0);
     printf("schema json fast/general: %d messages, %d differ\n", total, differ);
+    printf("schema short fast/general: %d messages, %d differ\n", total_short, differ_short);
     gw_buf_free(&in);
     gw_buf_free(&a);
     gw_buf_free(&b);
