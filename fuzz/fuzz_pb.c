@@ -206,6 +206,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_buf_reset(&b);
     CHECK(view_pb_short(&b, p, n, max) == 0);
     CHECK(max == 0 || b.len <= max);
+    /* the preview's one pass writes what its walk writes */
+    gw_buf w;
+    gw_buf_init(&w, 1 << 22);
+    view_pb_force_general(1);
+    CHECK(view_pb_short(&w, p, n, max) == 0);
+    view_pb_force_general(0);
+    CHECK(w.len == b.len && memcmp(w.data, b.data, b.len) == 0);
+    gw_buf_free(&w);
     gw_buf_free(&b);
 
     /* a tight cap: errors, never overruns */
